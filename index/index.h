@@ -1,0 +1,66 @@
+/*
+ * The LMDB index: one environment under the cache directory. Knows keys and
+ * blobs, not media.
+ *
+ * Media index: the parsed track tables of one source file as one blob (see
+ * pk_media_pack), keyed by the file's identity. A changed file (new inode, size
+ * or mtime) has a new key, so a stale blob is never found; old entries age out.
+ *
+ * Thread safety: ix_t may be shared by threads. A read handle belongs to one
+ * thread at a time, and pointers obtained through it are valid until
+ * ix_read_end() (they point into LMDB's map: zero copy).
+ */
+#ifndef IX_INDEX_H
+#define IX_INDEX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct ix ix_t;
+typedef struct ix_read ix_read_t;
+
+/* Identity of a source file. `path` is the path below SRC (any length). */
+typedef struct {
+    const char *path;
+    uint64_t dev, ino, size;
+    int64_t mtime_ns;
+} ix_file_key_t;
+
+typedef struct {
+    uint64_t media_entries;     /* blobs in the media index */
+    uint64_t media_bytes;       /* their total size */
+    uint64_t map_size;          /* bytes LMDB may use */
+    uint64_t file_bytes;        /* bytes the data file takes on disk now */
+} ix_stats_t;
+
+/*
+ * Opens (creating it and `dir` when missing) the index in `dir`, allowed to
+ * grow to `map_size` bytes. Returns 0, -ENOMEM, or a negative errno from the
+ * file system or LMDB (mapped: MDB_INVALID/MDB_VERSION_MISMATCH -> -EBADMSG).
+ */
+int ix_open(const char *dir, uint64_t map_size, ix_t **out);
+
+/* Closes the environment. No read handle may be open. NULL-safe. */
+void ix_close(ix_t *ix);
+
+/* A read snapshot. Returns 0, -ENOMEM or -EIO. */
+int ix_read_begin(ix_t *ix, ix_read_t **out);
+
+/* Ends the snapshot; every pointer it gave becomes invalid. NULL-safe. */
+void ix_read_end(ix_read_t *r);
+
+/* Looks up the media blob of a file. Returns 0 and sets *blob/*len (valid until
+ * ix_read_end), -ENOENT when absent, -EIO on an LMDB error. */
+int ix_media_get(ix_read_t *r, const ix_file_key_t *key, const void **blob, size_t *len);
+
+/* Stores the media blob of a file (replacing any). Returns 0, -ENOSPC when the
+ * map is full, -EIO on another LMDB error. */
+int ix_media_put(ix_t *ix, const ix_file_key_t *key, const void *blob, size_t len);
+
+/* Counts what the index holds. Returns 0 or -EIO. */
+int ix_stats(ix_t *ix, ix_stats_t *st);
+
+/* Deletes every entry. Returns 0 or -EIO. */
+int ix_clear(ix_t *ix);
+
+#endif
