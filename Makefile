@@ -64,16 +64,21 @@ $(ASAN)/ismfs: $(patsubst %.c,$(ASAN)/%.o,$(FS_SRC) $(LIB_SRC))
 # module may depend on: pack/ links neither libfuse, LMDB nor OpenSSL.
 mod_of   = $(word 2,$(subst _, ,$(notdir $(1))))
 file_of  = $(patsubst test_$(call mod_of,$(1))_%,%,$(basename $(notdir $(1))))
-objs_of  = $(patsubst %.c,$(ASAN)/%.o,$(filter-out $(1)/$(2).c,$(wildcard $(1)/*.c)))
-pack_objs = $(patsubst %.c,$(ASAN)/%.o,$(PACK_SRC))
+objs_in  = $(patsubst %.c,$(ASAN)/%.o,$(filter-out $(2) fs/main.c,$(wildcard $(1)/*.c)))
+# what each module's tests link besides the rest of the module itself
+dep_mods_pack  :=
+dep_mods_index :=
+dep_mods_crypt := pack
+dep_mods_fs    := pack index crypt
 libs_pack  := $(XMLLIBS) -lcmocka
-libs_crypt  = $(XMLLIBS) -lcrypto -lcmocka
 libs_index := -llmdb -lcmocka
+libs_crypt  = $(XMLLIBS) -lcrypto -lcmocka
 libs_fs     = $(PKGLIBS) -lcmocka
 
 define unit_rule
-$(ASAN)/tests/$(basename $(notdir $(1))): $(1) $(call objs_of,$(call mod_of,$(1)),$(call file_of,$(1))) \
-        $(if $(filter crypt fs,$(call mod_of,$(1))),$(filter-out $(ASAN)/$(call mod_of,$(1))/$(call file_of,$(1)).o,$(pack_objs)))
+$(ASAN)/tests/$(basename $(notdir $(1))): $(1) \
+        $(foreach m,$(call mod_of,$(1)) $(dep_mods_$(call mod_of,$(1))),\
+            $(call objs_in,$(m),$(call mod_of,$(1))/$(call file_of,$(1)).c))
 	@mkdir -p $$(@D)
 	$$(CC) $$(TCFLAGS) $$(ALL_CFLAGS) -Itests/unit -o $$@ $$^ $$(libs_$(call mod_of,$(1)))
 endef

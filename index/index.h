@@ -49,7 +49,7 @@ int ix_read_begin(ix_t *ix, ix_read_t **out);
 /* Ends the snapshot; every pointer it gave becomes invalid. NULL-safe. */
 void ix_read_end(ix_read_t *r);
 
-/* Looks up the media blob of a file. Returns 0 and sets *blob/*len (valid until
+/* Looks up the media blob of a file. Returns 0 and sets *blob and *len (valid until
  * ix_read_end), -ENOENT when absent, -EIO on an LMDB error. */
 int ix_media_get(ix_read_t *r, const ix_file_key_t *key, const void **blob, size_t *len);
 

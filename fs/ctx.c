@@ -1,0 +1,103 @@
+#include "ctx.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../pack/log.h"
+
+int fs_req_begin(fs_ctx_t *ctx, fs_req_t *req)
+{
+    req->ctx = ctx;
+    req->rd = NULL;
+    req->arena = arena_new();
+    return req->arena ? 0 : -ENOMEM;
+}
+
+void fs_req_end(fs_req_t *req)
+{
+    arena_free(req->arena);     /* first: cleanups may still read indexed media */
+    ix_read_end(req->rd);
+    req->arena = NULL;
+    req->rd = NULL;
+}
+
+int fs_ctx_open(fs_ctx_t *ctx, const char *src_root, const fs_options_t *opt)
+{
+    memset(ctx, 0, sizeof *ctx);
+    ctx->opt = *opt;
+    ctx->src_fd = open(src_root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (ctx->src_fd < 0) {
+        int rc = -errno;
+        PK_ERROR("%s: %s", src_root, strerror(errno));
+        return rc;
+    }
+    if (!(ctx->src_root = strdup(src_root))) {
+        close(ctx->src_fd);
+        return -ENOMEM;
+    }
+    if (opt->cache_dir) {
+        int rc = ix_open(opt->cache_dir, opt->cache_size, &ctx->ix);
+        if (rc < 0) {
+            PK_WARN("cache %s unusable (%s): media will be parsed on every use",
+                    opt->cache_dir, strerror(-rc));
+            ctx->ix = NULL;
+        }
+    }
+    return 0;
+}
+
+void fs_ctx_close(fs_ctx_t *ctx)
+{
+    ix_close(ctx->ix);
+    ctx->ix = NULL;
+    if (ctx->src_fd >= 0)
+        close(ctx->src_fd);
+    ctx->src_fd = -1;
+    free(ctx->src_root);
+    ctx->src_root = NULL;
+}
+
+char *fs_default_cache_dir(void)
+{
+    char *dir = NULL;
+    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+
+    if (geteuid() == 0)
+        return strdup("/var/cache/ismfs");
+    if (xdg && *xdg) {
+        if (asprintf(&dir, "%s/ismfs", xdg) < 0)
+            return NULL;
+    } else if (home && *home) {
+        if (asprintf(&dir, "%s/.cache/ismfs", home) < 0)
+            return NULL;
+    }
+    return dir;
+}
+
+int fs_parse_size(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    unsigned shift = 0;
+
+    if (errno || end == s || *s == '-')
+        return -EINVAL;
+    switch (*end) {
+    case 'k': case 'K': shift = 10; end++; break;
+    case 'm': case 'M': shift = 20; end++; break;
+    case 'g': case 'G': shift = 30; end++; break;
+    case 't': case 'T': shift = 40; end++; break;
+    }
+    if (*end == 'B' || *end == 'b')
+        end++;
+    if (*end || (shift && v > (UINT64_MAX >> shift)))
+        return -EINVAL;
+    *out = (uint64_t)v << shift;
+    return 0;
+}

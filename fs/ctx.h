@@ -1,0 +1,60 @@
+/*
+ * The state one ismfs process shares between requests: the storage root, the
+ * LMDB index and the options. Owned by main(); read-only once requests start
+ * except the counters (atomics).
+ */
+#ifndef FS_CTX_H
+#define FS_CTX_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "../index/index.h"
+#include "../pack/arena.h"
+
+typedef struct {
+    char *cache_dir;            /* cache= : LMDB environment directory */
+    uint64_t cache_size;        /* cache_size= : bytes LMDB may use */
+    uint32_t fragment_ms;       /* fragment= : target fragment duration */
+} fs_options_t;
+
+typedef struct {
+    int src_fd;                 /* O_PATH directory fd of SRC: every source is opened beneath it */
+    char *src_root;             /* SRC as given, for log lines */
+    ix_t *ix;                   /* NULL when the cache could not be opened: parse every time */
+    fs_options_t opt;
+    atomic_uint_fast64_t parsed;     /* media files parsed from their bytes */
+    atomic_uint_fast64_t index_hits; /* media loaded from the index without parsing */
+    atomic_uint_fast64_t load_ns;    /* time spent obtaining media (parse or index load) */
+} fs_ctx_t;
+
+/*
+ * One request (one command, one virtual file): its arena and, once media were
+ * loaded from the index, the LMDB read snapshot they point into. Everything
+ * obtained through a request lives until fs_req_end().
+ */
+typedef struct {
+    fs_ctx_t *ctx;
+    arena_t *arena;
+    ix_read_t *rd;              /* opened on first index use */
+} fs_req_t;
+
+/* Starts a request. Returns 0 or -ENOMEM. */
+int fs_req_begin(fs_ctx_t *ctx, fs_req_t *req);
+
+/* Ends it: closes the read snapshot and frees the arena (and the fds on it). */
+void fs_req_end(fs_req_t *req);
+
+/* Opens SRC and the cache (a cache that cannot be opened is logged and skipped).
+ * Returns 0 or a negative errno (SRC missing or not a directory). */
+int fs_ctx_open(fs_ctx_t *ctx, const char *src_root, const fs_options_t *opt);
+void fs_ctx_close(fs_ctx_t *ctx);
+
+/* Default cache directory: /var/cache/ismfs for root, else $XDG_CACHE_HOME/ismfs
+ * or ~/.cache/ismfs. Returns a malloc'd string or NULL. */
+char *fs_default_cache_dir(void);
+
+/* Parses "1G", "512M", "64k", "1048576" into bytes. Returns 0 or -EINVAL. */
+int fs_parse_size(const char *s, uint64_t *out);
+
+#endif

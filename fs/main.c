@@ -1,0 +1,192 @@
+/*
+ * ismfs: command line. Every command reads the storage through the same code
+ * the mount will use (fs/media.c, pack/, index/).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../pack/log.h"
+#include "ctx.h"
+#include "inspect.h"
+
+#define ISMFS_VERSION "0.1.0"
+
+static void usage(FILE *out)
+{
+    fputs("usage: ismfs [OPTIONS] COMMAND ...\n"
+          "\n"
+          "commands:\n"
+          "  inspect FILE.mp4|ASSET.ism   tracks, codecs, durations, GOPs as a table\n"
+          "          [--json]             ... as JSON\n"
+          "          [--stats]            ... and print index use to stderr\n"
+          "  cache stats                  what the LMDB cache holds\n"
+          "  cache clear                  empty the LMDB cache\n"
+          "\n"
+          "options:\n"
+          "  --cache=DIR                  cache directory (default /var/cache/ismfs for root,\n"
+          "                               else $XDG_CACHE_HOME/ismfs)\n"
+          "  -o cache=DIR,cache_size=SIZE the same as mount options (cache_size default 1G)\n"
+          "  -d                           debug logging\n"
+          "  --help, --version\n", out);
+}
+
+typedef struct {
+    fs_options_t opt;
+    int json, stats;
+    const char *args[4];
+    int nargs;
+} cli_t;
+
+static int set_option(cli_t *c, const char *kv)
+{
+    const char *eq = strchr(kv, '=');
+    size_t klen = eq ? (size_t)(eq - kv) : strlen(kv);
+    const char *v = eq ? eq + 1 : "";
+
+    if (klen == 5 && strncmp(kv, "cache", 5) == 0 && *v) {
+        free(c->opt.cache_dir);
+        c->opt.cache_dir = strdup(v);
+        return c->opt.cache_dir ? 0 : -ENOMEM;
+    }
+    if (klen == 10 && strncmp(kv, "cache_size", 10) == 0)
+        return fs_parse_size(v, &c->opt.cache_size);
+    fprintf(stderr, "ismfs: unknown option '%s'\n", kv);
+    return -EINVAL;
+}
+
+static int set_options(cli_t *c, const char *list)
+{
+    char *copy = strdup(list), *save = NULL;
+    int rc = copy ? 0 : -ENOMEM;
+    for (char *kv = copy ? strtok_r(copy, ",", &save) : NULL; kv && rc == 0;
+         kv = strtok_r(NULL, ",", &save))
+        rc = set_option(c, kv);
+    free(copy);
+    return rc;
+}
+
+/* Returns 0, 1 when the program should exit 0 (help, version), or -EINVAL. */
+static int parse_args(cli_t *c, int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        int rc = 0;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            return 1;
+        } else if (strcmp(a, "--version") == 0 || strcmp(a, "-V") == 0) {
+            printf("ismfs %s\n", ISMFS_VERSION);
+            return 1;
+        } else if (strcmp(a, "--json") == 0) {
+            c->json = 1;
+        } else if (strcmp(a, "--stats") == 0) {
+            c->stats = 1;
+        } else if (strcmp(a, "-d") == 0) {
+            pk_log_level = PK_LOG_DEBUG;
+        } else if (strncmp(a, "--cache=", 8) == 0) {
+            rc = set_option(c, a + 2);
+        } else if (strcmp(a, "-o") == 0 && i + 1 < argc) {
+            rc = set_options(c, argv[++i]);
+        } else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "ismfs: unknown option '%s' (see --help)\n", a);
+            return -EINVAL;
+        } else if (c->nargs < 4) {
+            c->args[c->nargs++] = a;
+        } else {
+            fprintf(stderr, "ismfs: too many arguments (see --help)\n");
+            return -EINVAL;
+        }
+        if (rc < 0)
+            return -EINVAL;
+    }
+    return 0;
+}
+
+static int cmd_inspect(cli_t *c)
+{
+    if (c->nargs != 2) {
+        fprintf(stderr, "usage: ismfs inspect FILE.mp4|ASSET.ism [--json] [--stats]\n");
+        return 2;
+    }
+    char *p1 = strdup(c->args[1]), *p2 = strdup(c->args[1]);
+    fs_ctx_t ctx;
+    int rc = -ENOMEM;
+    if (!p1 || !p2)
+        goto out;
+    /* the file's directory plays SRC: the same beneath-SRC rules as the mount */
+    if ((rc = fs_ctx_open(&ctx, dirname(p1), &c->opt)) < 0)
+        goto out;
+    rc = fs_inspect(&ctx, basename(p2), c->json, stdout);
+    if (c->stats)
+        fprintf(stderr, "index: parsed=%" PRIuFAST64 " index_hits=%" PRIuFAST64
+                " load_ms=%.3f\n", atomic_load(&ctx.parsed), atomic_load(&ctx.index_hits),
+                (double)atomic_load(&ctx.load_ns) / 1e6);
+    fs_ctx_close(&ctx);
+    if (rc < 0)
+        fprintf(stderr, "ismfs: %s: %s\n", c->args[1],
+                rc == -EBADMSG ? "malformed media (see the line above)" : strerror(-rc));
+out:
+    free(p1);
+    free(p2);
+    return rc < 0 ? 1 : 0;
+}
+
+static int cmd_cache(cli_t *c)
+{
+    ix_t *ix;
+    ix_stats_t st;
+    int rc;
+
+    if (c->nargs != 2 || (strcmp(c->args[1], "stats") && strcmp(c->args[1], "clear"))) {
+        fprintf(stderr, "usage: ismfs cache stats|clear [--cache=DIR]\n");
+        return 2;
+    }
+    if ((rc = ix_open(c->opt.cache_dir, c->opt.cache_size, &ix)) < 0) {
+        fprintf(stderr, "ismfs: cache %s: %s\n", c->opt.cache_dir, strerror(-rc));
+        return 1;
+    }
+    if (strcmp(c->args[1], "clear") == 0) {
+        rc = ix_clear(ix);
+        if (rc == 0)
+            printf("cache %s cleared\n", c->opt.cache_dir);
+    } else if ((rc = ix_stats(ix, &st)) == 0) {
+        printf("cache:          %s\n"
+               "media entries:  %" PRIu64 "\n"
+               "media bytes:    %" PRIu64 "\n"
+               "file bytes:     %" PRIu64 "\n"
+               "map size:       %" PRIu64 "\n",
+               c->opt.cache_dir, st.media_entries, st.media_bytes, st.file_bytes, st.map_size);
+    }
+    ix_close(ix);
+    if (rc < 0)
+        fprintf(stderr, "ismfs: cache %s: %s\n", c->opt.cache_dir, strerror(-rc));
+    return rc < 0 ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+    cli_t c = { .opt = { .cache_size = 1ull << 30, .fragment_ms = 2000 } };
+    int rc = parse_args(&c, argc, argv), status = 2;
+
+    if (rc == 1)
+        status = 0;
+    else if (rc < 0)
+        status = 2;
+    else if (c.nargs == 0)
+        usage(stderr);
+    else if (!c.opt.cache_dir && !(c.opt.cache_dir = fs_default_cache_dir()))
+        fprintf(stderr, "ismfs: no cache directory: set --cache=DIR\n");
+    else if (strcmp(c.args[0], "inspect") == 0)
+        status = cmd_inspect(&c);
+    else if (strcmp(c.args[0], "cache") == 0)
+        status = cmd_cache(&c);
+    else {
+        fprintf(stderr, "ismfs: unknown command '%s' (see --help)\n", c.args[0]);
+    }
+    free(c.opt.cache_dir);
+    return status;
+}

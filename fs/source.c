@@ -1,0 +1,106 @@
+#include "source.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "../pack/log.h"
+
+struct fd_source {
+    int fd;
+};
+
+static int fd_read(void *ctx, void *buf, size_t len, uint64_t off)
+{
+    const struct fd_source *s = ctx;
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = pread(s->fd, (char *)buf + done, len - done, (off_t)(off + done));
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (n == 0)
+            return -EBADMSG;        /* the file is shorter than its stat said: it changed */
+        done += (size_t)n;
+    }
+    return 0;
+}
+
+static void close_fd(void *p)
+{
+    close(((struct fd_source *)p)->fd);
+}
+
+int fs_open_beneath(int dirfd, const char *rel, int flags)
+{
+    struct open_how how = {
+        .flags = (uint64_t)(flags | O_CLOEXEC | O_NOCTTY),
+        .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+    };
+    if (!*rel || rel[0] == '/')
+        return -ENOENT;
+    long fd = syscall(SYS_openat2, dirfd, rel, &how, sizeof how);
+    if (fd >= 0)
+        return (int)fd;
+    if (errno != ENOSYS)
+        return -errno;
+    /* kernels before 5.6: no "..", no symlink at the last component */
+    for (const char *p = rel; (p = strstr(p, "..")); p += 2)
+        if ((p == rel || p[-1] == '/') && (p[2] == '/' || p[2] == '\0'))
+            return -EXDEV;
+    fd = openat(dirfd, rel, flags | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+    return fd >= 0 ? (int)fd : -errno;
+}
+
+int fs_source_open(fs_req_t *req, const char *rel, pk_source_t *src, struct stat *st)
+{
+    struct fd_source *s = arena_alloc(req->arena, sizeof *s);
+    char *name = arena_strdup(req->arena, rel);
+    if (!s || !name)
+        return -ENOMEM;
+    int fd = fs_open_beneath(req->ctx->src_fd, rel, O_RDONLY);
+    if (fd < 0)
+        return fd;
+    s->fd = fd;
+    if (arena_defer(req->arena, close_fd, s) < 0) {
+        close(fd);
+        return -ENOMEM;
+    }
+    if (fstat(fd, st) < 0)
+        return -errno;
+    if (S_ISDIR(st->st_mode))
+        return -EISDIR;
+    if (!S_ISREG(st->st_mode))
+        return -ENOENT;
+    *src = (pk_source_t){ fd_read, s, (uint64_t)st->st_size, name };
+    return 0;
+}
+
+int fs_read_small(fs_req_t *req, const char *rel, size_t max, char **data, size_t *len,
+                  struct stat *st)
+{
+    pk_source_t src;
+    int rc = fs_source_open(req, rel, &src, st);
+    if (rc < 0)
+        return rc;
+    if (src.size > max) {
+        PK_ERROR("%s: %llu bytes, more than the %zu allowed", rel,
+                 (unsigned long long)src.size, max);
+        return -EFBIG;
+    }
+    char *buf = arena_alloc(req->arena, (size_t)src.size + 1);
+    if (!buf)
+        return -ENOMEM;
+    if ((rc = src.read(src.ctx, buf, (size_t)src.size, 0)) < 0)
+        return rc;
+    buf[src.size] = '\0';
+    *data = buf;
+    *len = (size_t)src.size;
+    return 0;
+}

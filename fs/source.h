@@ -1,0 +1,29 @@
+/*
+ * Source files: opened beneath SRC only, read with pread() through pk_source_t.
+ */
+#ifndef FS_SOURCE_H
+#define FS_SOURCE_H
+
+#include <sys/stat.h>
+
+#include "../pack/source.h"
+#include "ctx.h"
+
+/*
+ * Opens `rel` (a path below SRC; no leading '/') for reading. Symlinks are
+ * followed only while they stay inside SRC; ".." may not climb out of it.
+ * The fd is closed when the request ends. Sets *src (name = rel, copied into
+ * the request arena) and *st. Returns 0 or a negative errno (-ENOENT,
+ * -EACCES, -EXDEV for an escape attempt, -EISDIR, ...).
+ */
+int fs_source_open(fs_req_t *req, const char *rel, pk_source_t *src, struct stat *st);
+
+/* Opens `rel` beneath dirfd the same way; returns the fd or a negative errno. */
+int fs_open_beneath(int dirfd, const char *rel, int flags);
+
+/* Reads a whole small file (at most `max` bytes) into the request arena, NUL
+ * terminated. Returns 0, -EFBIG when larger, or a negative errno. */
+int fs_read_small(fs_req_t *req, const char *rel, size_t max, char **data, size_t *len,
+                  struct stat *st);
+
+#endif
