@@ -80,7 +80,7 @@ $(ASAN)/tests/$(basename $(notdir $(1))): $(1) \
         $(foreach m,$(call mod_of,$(1)) $(dep_mods_$(call mod_of,$(1))),\
             $(call objs_in,$(m),$(call mod_of,$(1))/$(call file_of,$(1)).c))
 	@mkdir -p $$(@D)
-	$$(CC) $$(TCFLAGS) $$(ALL_CFLAGS) -Itests/unit -o $$@ $$^ $$(libs_$(call mod_of,$(1)))
+	$$(CC) $$(TCFLAGS) $$(ALL_CFLAGS) -Itests/unit -o $$@ $$< $$(filter %.o,$$^) $$(libs_$(call mod_of,$(1)))
 endef
 $(foreach t,$(UNIT_SRC),$(eval $(call unit_rule,$(t))))
 

@@ -43,7 +43,7 @@ int ix_open(const char *dir, uint64_t map_size, ix_t **out);
 /* Closes the environment. No read handle may be open. NULL-safe. */
 void ix_close(ix_t *ix);
 
-/* A read snapshot. Returns 0, -ENOMEM or -EIO. */
+/* A read snapshot. Returns 0, -ENOMEM, -EAGAIN (every reader slot busy) or -EIO. */
 int ix_read_begin(ix_t *ix, ix_read_t **out);
 
 /* Ends the snapshot; every pointer it gave becomes invalid. NULL-safe. */
@@ -54,7 +54,8 @@ void ix_read_end(ix_read_t *r);
 int ix_media_get(ix_read_t *r, const ix_file_key_t *key, const void **blob, size_t *len);
 
 /* Stores the media blob of a file (replacing any). Returns 0, -ENOSPC when the
- * map is full, -EIO on another LMDB error. */
+ * map is full (logged once per open), -EACCES when the index was opened
+ * read-only, -EIO on another LMDB error. */
 int ix_media_put(ix_t *ix, const ix_file_key_t *key, const void *blob, size_t len);
 
 /* Counts what the index holds. Returns 0 or -EIO. */

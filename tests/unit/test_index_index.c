@@ -1,0 +1,496 @@
+/*
+ * index/index.c against a real LMDB environment in a private temp dir (LMDB is
+ * this module's one dependency; the tests need no FUSE or mount).
+ */
+#include "test.h"
+
+#include "../../index/index.c"
+#include "../../pack/log.c"
+
+#include <ftw.h>
+#include <pthread.h>
+#include <time.h>
+
+enum { MAP = 16 << 20 };
+
+static char tmpdir[64];
+static int log_lines;
+
+static void count_log(int level, const char *func, const char *msg, void *ctx)
+{
+    (void)level; (void)func; (void)msg; (void)ctx;
+    log_lines++;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st; (void)flag; (void)ftw;
+    return remove(path);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    strcpy(tmpdir, "/tmp/ismfs_ix_XXXXXX");
+    if (!mkdtemp(tmpdir))
+        return -1;
+    log_lines = 0;
+    pk_log_set_sink(count_log, NULL);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    pk_log_set_sink(NULL, NULL);
+    return nftw(tmpdir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* A path below the temp dir, in a static buffer. */
+static const char *sub(const char *name)
+{
+    static char buf[128];
+    snprintf(buf, sizeof buf, "%s/%s", tmpdir, name);
+    return buf;
+}
+
+static ix_t *open_ix(const char *dir, uint64_t map)
+{
+    ix_t *ix = NULL;
+    assert_int_equal(ix_open(dir, map, &ix), 0);
+    return ix;
+}
+
+static ix_file_key_t key_of(const char *path)
+{
+    return (ix_file_key_t){ .path = path, .dev = 2049, .ino = 1234, .size = 5678,
+                            .mtime_ns = 1700000000123456789 };
+}
+
+/* The blob of key k in a fresh snapshot, compared with want. Returns the get's code. */
+static int get_cmp(ix_t *ix, const ix_file_key_t *k, const char *want)
+{
+    ix_read_t *r;
+    const void *b;
+    size_t n;
+    assert_int_equal(ix_read_begin(ix, &r), 0);
+    int rc = ix_media_get(r, k, &b, &n);
+    if (rc == 0) {
+        assert_int_equal(n, strlen(want));
+        assert_memory_equal(b, want, n);
+    }
+    ix_read_end(r);
+    return rc;
+}
+
+static void test_put_get_round_trip(void **state)
+{
+    (void)state;
+    ix_t *ix = open_ix(tmpdir, MAP);
+    ix_file_key_t k = key_of("movies/bbb/bbb_3000.mp4");
+    assert_int_equal(ix_media_put(ix, &k, "tables", 6), 0);
+    assert_int_equal(get_cmp(ix, &k, "tables"), 0);
+    assert_int_equal(ix_media_put(ix, &k, "replaced", 8), 0);
+    assert_int_equal(get_cmp(ix, &k, "replaced"), 0);
+    ix_file_key_t e = key_of("empty.mp4");
+    assert_int_equal(ix_media_put(ix, &e, NULL, 0), 0);
+    assert_int_equal(get_cmp(ix, &e, ""), 0);
+    ix_close(ix);
+}
+
+static void test_get_absent(void **state)
+{
+    (void)state;
+    ix_t *ix = open_ix(tmpdir, MAP);
+    ix_file_key_t k = key_of("nothing.mp4");
+    assert_int_equal(get_cmp(ix, &k, ""), -ENOENT);
+    ix_close(ix);
+}
+
+static void test_identity_changes_key(void **state)
+{
+    (void)state;
+    ix_t *ix = open_ix(tmpdir, MAP);
+    ix_file_key_t k = key_of("a.mp4");
+    assert_int_equal(ix_media_put(ix, &k, "old", 3), 0);
+
+    ix_file_key_t m = k;
+    m.mtime_ns += 1;
+    assert_int_equal(get_cmp(ix, &m, ""), -ENOENT);
+    m = k;
+    m.size += 1;
+    assert_int_equal(get_cmp(ix, &m, ""), -ENOENT);
+    m = k;
+    m.ino += 1;
+    assert_int_equal(get_cmp(ix, &m, ""), -ENOENT);
+    m = k;
+    m.dev += 1;
+    assert_int_equal(get_cmp(ix, &m, ""), -ENOENT);
+    m = key_of("b.mp4");
+    assert_int_equal(get_cmp(ix, &m, ""), -ENOENT);
+    assert_int_equal(get_cmp(ix, &k, "old"), 0);
+    ix_close(ix);
+}
+
+/* A path that is exactly `n` bytes of `c`, the last byte `last`. */
+static char *long_path(size_t n, char c, char last)
+{
+    char *p = malloc(n + 1);
+    assert_non_null(p);
+    memset(p, c, n);
+    p[n - 1] = last;
+    p[n] = '\0';
+    return p;
+}
+
+static void test_key_encoding(void **state)
+{
+    (void)state;
+    dbkey_t k;
+    char *fits = long_path(KEY_BUF - KEY_FIXED, 'x', 'x');
+    char *over = long_path(KEY_BUF - KEY_FIXED + 1, 'x', 'x');
+
+    ix_file_key_t f = key_of(fits);
+    key_encode(&f, KEY_BUF, &k);
+    assert_false(k.hashed);
+    assert_int_equal(k.len, KEY_BUF);
+    assert_int_equal(k.b[0], 'p');
+    assert_memory_equal(k.b + 9, "\0\0\0\0\0\0\x04\xd2", 8);    /* ino 1234, big-endian */
+
+    ix_file_key_t o = key_of(over);
+    key_encode(&o, KEY_BUF, &k);
+    assert_true(k.hashed);
+    assert_int_equal(k.len, KEY_FIXED + HASH_LEN);
+    assert_int_equal(k.b[0], 'h');
+
+    /* the two halves are different functions, each deterministic */
+    const uint8_t *u = (const uint8_t *)over;
+    size_t n = strlen(over);
+    assert_true(hash_fnv1a(u, n) != hash_mix(u, n));
+    assert_true(hash_fnv1a(u, n) == hash_fnv1a(u, n));
+    assert_true(hash_mix(u, n) != hash_mix(u, n - 1));
+    assert_true(hash_fnv1a((const uint8_t *)"", 0) == 0xcbf29ce484222325u);
+    assert_true(hash_fnv1a((const uint8_t *)"a", 1) == 0xaf63dc4c8601ec8cu);  /* FNV test vector */
+    free(fits);
+    free(over);
+}
+
+static void test_val_check_path(void **state)
+{
+    (void)state;
+    uint8_t buf[32] = { 0, 0, 0, 5, 'a', 'b', 'c', 'd', 'e', 0, 0, 0, 'B', 'L', 'O', 'B' };
+    MDB_val v = { .mv_size = 16, .mv_data = buf };
+    size_t hdr = 0;
+
+    assert_int_equal(val_hdr_len(5), 16);
+    assert_int_equal(val_hdr_len(4), 8);
+    assert_int_equal(val_check_path(&v, "abcde", 5, &hdr), 0);
+    assert_int_equal(hdr, 16);
+    assert_int_equal(val_check_path(&v, "abcdf", 5, &hdr), -ENOENT);
+    assert_int_equal(val_check_path(&v, "abcd", 4, &hdr), -ENOENT);
+    v.mv_size = 15;                                     /* header cut short */
+    assert_int_equal(val_check_path(&v, "abcde", 5, &hdr), -EBADMSG);
+    v.mv_size = 3;
+    assert_int_equal(val_check_path(&v, "abcde", 5, &hdr), -EBADMSG);
+}
+
+static void test_long_path(void **state)
+{
+    (void)state;
+    ix_t *ix = open_ix(tmpdir, MAP);
+    char *a = long_path(4000, 'd', 'a');
+    char *b = long_path(4000, 'd', 'b');
+    ix_file_key_t ka = key_of(a), kb = key_of(b);
+
+    assert_int_equal(ix_media_put(ix, &ka, "blob-a", 6), 0);
+    assert_int_equal(get_cmp(ix, &ka, "blob-a"), 0);
+    assert_int_equal(get_cmp(ix, &kb, ""), -ENOENT);
+
+    /* A hash collision: b's key holds a's value (a's path). The get must see it. */
+    dbkey_t k;
+    key_encode(&kb, ix->maxkey, &k);
+    assert_true(k.hashed);
+    assert_int_equal(media_put_raw(ix, &k, a, strlen(a), "blob-a", 6), 0);
+    assert_int_equal(get_cmp(ix, &kb, ""), -ENOENT);
+    assert_int_equal(ix_media_put(ix, &kb, "blob-b", 6), 0);   /* a put takes the slot */
+    assert_int_equal(get_cmp(ix, &kb, "blob-b"), 0);
+    assert_int_equal(get_cmp(ix, &ka, "blob-a"), 0);
+
+    /* a blob on overflow pages starts 8-byte aligned, header and all */
+    static uint8_t big[64 << 10];
+    for (size_t i = 0; i < sizeof big; i++)
+        big[i] = (uint8_t)(i * 7);
+    assert_int_equal(ix_media_put(ix, &ka, big, sizeof big), 0);
+    ix_read_t *r;
+    const void *p;
+    size_t n;
+    assert_int_equal(ix_read_begin(ix, &r), 0);
+    assert_int_equal(ix_media_get(r, &ka, &p, &n), 0);
+    assert_int_equal(n, sizeof big);
+    assert_memory_equal(p, big, n);
+    assert_int_equal((uintptr_t)p % 8, 0);
+    ix_read_end(r);
+    free(a);
+    free(b);
+    ix_close(ix);
+}
+
+static void test_zero_copy_snapshot(void **state)
+{
+    (void)state;
+    ix_t *ix = open_ix(tmpdir, MAP);
+    ix_file_key_t k = key_of("zc.mp4");
+    ix_read_t *r;
+    const void *p1, *p2;
+    size_t n1, n2;
+
+    assert_int_equal(ix_media_put(ix, &k, "first", 5), 0);
+    assert_int_equal(ix_read_begin(ix, &r), 0);
+    assert_int_equal(ix_media_get(r, &k, &p1, &n1), 0);
+    assert_int_equal(ix_media_get(r, &k, &p2, &n2), 0);
+    assert_ptr_equal(p1, p2);
+    assert_int_equal(n1, 5);
+
+    /* writers go on; the snapshot keeps its pages until ix_read_end */
+    char other[32];
+    for (int i = 0; i < 200; i++) {
+        ix_file_key_t o = key_of("zc.mp4");
+        o.ino = (uint64_t)i + 1;
+        snprintf(other, sizeof other, "filler %d", i);
+        assert_int_equal(ix_media_put(ix, &o, other, strlen(other)), 0);
+    }
+    assert_int_equal(ix_media_put(ix, &k, "second", 6), 0);
+    assert_int_equal(ix_media_put(ix, &k, "third!", 6), 0);
+    assert_memory_equal(p1, "first", 5);
+    assert_int_equal(ix_media_get(r, &k, &p2, &n2), 0);
+    assert_ptr_equal(p1, p2);
+    assert_int_equal(get_cmp(ix, &k, "third!"), 0);
+    ix_read_end(r);
+    ix_close(ix);
+}
+
+static void test_persistence(void **state)
+{
+    (void)state;
+    char dir[128];
+    snprintf(dir, sizeof dir, "%s", sub("deep/er/cache"));
+    ix_t *ix = open_ix(dir, MAP);
+    struct stat st;
+    assert_int_equal(stat(sub("deep/er"), &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0700);
+    assert_int_equal(stat(sub("deep/er/cache/data.mdb"), &st), 0);
+    assert_int_equal(stat(sub("deep/er/cache/lock.mdb"), &st), 0);
+
+    ix_file_key_t k = key_of("kept.mp4");
+    char *lp = long_path(1000, 'l', 'p');
+    ix_file_key_t kl = key_of(lp);
+    assert_int_equal(ix_media_put(ix, &k, "kept", 4), 0);
+    assert_int_equal(ix_media_put(ix, &kl, "long", 4), 0);
+    ix_close(ix);
+
+    ix = open_ix(dir, MAP);
+    assert_int_equal(get_cmp(ix, &k, "kept"), 0);
+    assert_int_equal(get_cmp(ix, &kl, "long"), 0);
+    ix_close(ix);
+    free(lp);
+}
+
+static void test_open_not_a_dir(void **state)
+{
+    (void)state;
+    ix_t *ix = NULL;
+    FILE *f = fopen(sub("file"), "w");
+    assert_non_null(f);
+    fclose(f);
+    assert_int_equal(ix_open(sub("file"), MAP, &ix), -ENOTDIR);
+    assert_int_equal(ix_open(sub("file/below"), MAP, &ix), -ENOTDIR);
+    assert_int_equal(ix_open(tmpdir, 0, &ix), -EINVAL);
+    assert_null(ix);
+}
+
+static void test_map_full(void **state)
+{
+    (void)state;
+    ix_t *ix = open_ix(tmpdir, 64 << 10);
+    ix_file_key_t k = key_of("big.mp4"), s = key_of("small.mp4");
+    static uint8_t big[128 << 10];
+
+    assert_int_equal(ix_media_put(ix, &s, "small", 5), 0);
+    assert_int_equal(ix_media_put(ix, &k, big, sizeof big), -ENOSPC);
+    assert_int_equal(ix_media_put(ix, &k, big, sizeof big), -ENOSPC);
+    assert_int_equal(log_lines, 1);                     /* logged once, not per put */
+    assert_int_equal(get_cmp(ix, &k, ""), -ENOENT);
+    assert_int_equal(get_cmp(ix, &s, "small"), 0);
+    assert_int_equal(ix_media_put(ix, &k, "fits", 4), 0);
+    assert_int_equal(get_cmp(ix, &k, "fits"), 0);
+    ix_close(ix);
+}
+
+static void test_stats_and_clear(void **state)
+{
+    (void)state;
+    ix_t *ix = open_ix(tmpdir, MAP);
+    ix_stats_t st;
+    char *lp = long_path(2000, 's', 't');
+    ix_file_key_t a = key_of("a.mp4"), b = key_of("b.mp4"), l = key_of(lp);
+
+    assert_int_equal(ix_stats(ix, &st), 0);
+    assert_int_equal(st.media_entries, 0);
+    assert_int_equal(st.media_bytes, 0);
+    assert_int_equal(st.map_size, MAP);
+    assert_true(st.file_bytes > 0);
+
+    assert_int_equal(ix_media_put(ix, &a, "12345", 5), 0);
+    assert_int_equal(ix_media_put(ix, &b, "123", 3), 0);
+    assert_int_equal(ix_media_put(ix, &l, "1234567", 7), 0);   /* path header not counted */
+    assert_int_equal(ix_media_put(ix, &a, "1234", 4), 0);      /* replaces */
+    assert_int_equal(ix_stats(ix, &st), 0);
+    assert_int_equal(st.media_entries, 3);
+    assert_int_equal(st.media_bytes, 4 + 3 + 7);
+
+    assert_int_equal(ix_clear(ix), 0);
+    assert_int_equal(ix_stats(ix, &st), 0);
+    assert_int_equal(st.media_entries, 0);
+    assert_int_equal(st.media_bytes, 0);
+    assert_int_equal(get_cmp(ix, &a, ""), -ENOENT);
+    assert_int_equal(ix_media_put(ix, &a, "again", 5), 0);
+    assert_int_equal(get_cmp(ix, &a, "again"), 0);
+    ix_close(ix);
+    free(lp);
+}
+
+static void test_garbage_file(void **state)
+{
+    (void)state;
+    char dir[128], path[160];
+    uint8_t junk[16384];
+    ix_t *ix = NULL;
+
+    snprintf(dir, sizeof dir, "%s", sub("bad"));
+    assert_int_equal(mkdir(dir, 0700), 0);
+    snprintf(path, sizeof path, "%s/data.mdb", dir);
+    for (size_t i = 0; i < sizeof junk; i++)
+        junk[i] = (uint8_t)(i * 131 + 17);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(junk, 1, sizeof junk, f), sizeof junk);
+    fclose(f);
+    assert_int_equal(ix_open(dir, MAP, &ix), -EBADMSG);
+    assert_null(ix);
+    assert_true(log_lines >= 1);
+}
+
+/* Read-only fallback: a directory we may not write. Root writes anyway: skipped. */
+static void test_read_only_dir(void **state)
+{
+    (void)state;
+    if (geteuid() == 0)
+        skip();
+    ix_t *ix = open_ix(sub("ro"), MAP);
+    ix_file_key_t k = key_of("ro.mp4");
+    assert_int_equal(ix_media_put(ix, &k, "ro", 2), 0);
+    ix_close(ix);
+    assert_int_equal(chmod(sub("ro"), 0500), 0);
+    ix = open_ix(sub("ro"), MAP);
+    assert_true(ix->rdonly);
+    assert_int_equal(get_cmp(ix, &k, "ro"), 0);
+    assert_int_equal(ix_media_put(ix, &k, "no", 2), -EACCES);
+    ix_close(ix);
+    assert_int_equal(chmod(sub("ro"), 0700), 0);
+
+    ix = NULL;
+    assert_int_equal(mkdir(sub("ro_empty"), 0500), 0);
+    assert_int_equal(ix_open(sub("ro_empty"), MAP, &ix), -EACCES);
+    assert_null(ix);
+}
+
+enum { THREADS = 8, KEYS = 32 };
+
+typedef struct {
+    ix_t *ix;
+    int id;
+    atomic_bool *stop;
+    long gets, puts, errors;
+} worker_t;
+
+static void *worker(void *arg)
+{
+    worker_t *w = arg;
+    char path[64], blob[64];
+
+    for (unsigned i = 0; !atomic_load(w->stop); i++) {
+        snprintf(path, sizeof path, "t/%u.mp4", i % KEYS);
+        ix_file_key_t k = key_of(path);
+        k.ino = i % KEYS;
+        int n = snprintf(blob, sizeof blob, "blob of %u", i % KEYS);
+        if ((i + (unsigned)w->id) % 4 == 0) {
+            if (ix_media_put(w->ix, &k, blob, (size_t)n) != 0)
+                w->errors++;
+            w->puts++;
+            continue;
+        }
+        ix_read_t *r;
+        const void *p;
+        size_t len;
+        if (ix_read_begin(w->ix, &r) != 0) {
+            w->errors++;
+            continue;
+        }
+        int rc = ix_media_get(r, &k, &p, &len);
+        if (rc == 0 && (len != (size_t)n || memcmp(p, blob, len) != 0))
+            w->errors++;
+        else if (rc != 0 && rc != -ENOENT)
+            w->errors++;
+        ix_read_end(r);
+        w->gets++;
+    }
+    return NULL;
+}
+
+static void test_threads(void **state)
+{
+    (void)state;
+    ix_t *ix = open_ix(tmpdir, 64 << 20);
+    pthread_t t[THREADS];
+    worker_t w[THREADS];
+    atomic_bool stop;
+
+    atomic_init(&stop, false);
+    for (int i = 0; i < THREADS; i++) {
+        w[i] = (worker_t){ .ix = ix, .id = i, .stop = &stop };
+        assert_int_equal(pthread_create(&t[i], NULL, worker, &w[i]), 0);
+    }
+    nanosleep(&(struct timespec){ .tv_sec = 1 }, NULL);
+    atomic_store(&stop, true);
+    long gets = 0, puts = 0;
+    for (int i = 0; i < THREADS; i++) {
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+        assert_int_equal(w[i].errors, 0);
+        gets += w[i].gets;
+        puts += w[i].puts;
+    }
+    assert_true(gets > 0 && puts > 0);
+    assert_int_equal(log_lines, 0);
+    ix_close(ix);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_put_get_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_get_absent, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_identity_changes_key, setup, teardown),
+        cmocka_unit_test(test_key_encoding),
+        cmocka_unit_test(test_val_check_path),
+        cmocka_unit_test_setup_teardown(test_long_path, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_zero_copy_snapshot, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_persistence, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_open_not_a_dir, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_map_full, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stats_and_clear, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_garbage_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_only_dir, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
