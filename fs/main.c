@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <libxml/parser.h>
+
 #include "../pack/log.h"
 #include "ctx.h"
 #include "inspect.h"
@@ -172,6 +174,8 @@ int main(int argc, char **argv)
     cli_t c = { .opt = { .cache_size = 1ull << 30, .fragment_ms = 2000 } };
     int rc = parse_args(&c, argc, argv), status = 2;
 
+    xmlInitParser();            /* once, before any thread parses (not thread-safe in 2.9) */
+
     if (rc == 1)
         status = 0;
     else if (rc < 0)
@@ -188,5 +192,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "ismfs: unknown command '%s' (see --help)\n", c.args[0]);
     }
     free(c.opt.cache_dir);
+    xmlCleanupParser();
     return status;
 }
