@@ -139,7 +139,7 @@ int fs_inspect(fs_ctx_t *ctx, const char *rel, int json, FILE *out)
         }
     } else {
         const pk_media_t *m;
-        if ((rc = fs_media_open(&req, rel, &m)) < 0)
+        if ((rc = fs_media_open(&req, rel, &m, NULL)) < 0)
             goto out;
         rc = -ENOMEM;
         if (!(rows = arena_calloc(req.arena, m->track_count + 1, sizeof *rows)))

@@ -56,16 +56,19 @@ static void to_index(fs_req_t *req, const ix_file_key_t *key, const pk_media_t *
     free(buf);
 }
 
-int fs_media_open(fs_req_t *req, const char *rel, const pk_media_t **out)
+int fs_media_open(fs_req_t *req, const char *rel, const pk_media_t **out,
+                  const pk_source_t **source)
 {
     fs_ctx_t *ctx = req->ctx;
     uint64_t t0 = now_ns();
-    pk_source_t src;
+    pk_source_t *src = arena_alloc(req->arena, sizeof *src);
     struct stat st;
     pk_media_t *m;
     int rc;
 
-    if ((rc = fs_source_open(req, rel, &src, &st)) < 0) {
+    if (!src)
+        return -ENOMEM;
+    if ((rc = fs_source_open(req, rel, src, &st)) < 0) {
         if (rc != -ENOENT)
             PK_ERROR("%s: %s", rel, strerror(-rc));
         return rc;
@@ -75,12 +78,14 @@ int fs_media_open(fs_req_t *req, const char *rel, const pk_media_t **out)
         .size = (uint64_t)st.st_size,
         .mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec,
     };
+    if (source)
+        *source = src;
     if ((rc = from_index(req, &key, out)) == 0) {
         atomic_fetch_add(&ctx->index_hits, 1);
         atomic_fetch_add(&ctx->load_ns, now_ns() - t0);
         return 0;
     }
-    if ((rc = pk_mp4_open(&src, req->arena, &m)) < 0)
+    if ((rc = pk_mp4_open(src, req->arena, &m)) < 0)
         return rc;
     to_index(req, &key, m);
     atomic_fetch_add(&ctx->parsed, 1);
@@ -94,7 +99,8 @@ struct ism_ctx {
     const char *dir;            /* the .ism's directory below SRC, "" at the top */
 };
 
-static int media_of_src(void *p, const char *src, const pk_media_t **out)
+static int media_of_src(void *p, const char *src, const pk_media_t **out,
+                        const pk_source_t **source)
 {
     struct ism_ctx *ic = p;
     const char *rel = src;
@@ -106,7 +112,7 @@ static int media_of_src(void *p, const char *src, const pk_media_t **out)
         snprintf(buf, n, "%s/%s", ic->dir, src);
         rel = buf;
     }
-    int rc = fs_media_open(ic->req, rel, out);
+    int rc = fs_media_open(ic->req, rel, out, source);
     if (rc == -ENOENT)
         PK_ERROR("%s: no such file (named by the server manifest)", rel);
     return rc;

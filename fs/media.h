@@ -11,11 +11,13 @@
 
 /*
  * The media of source file `rel` (below SRC). From the index when the file's
- * (path, dev, ino, size, mtime) is there, else parsed and stored. The result
- * lives until fs_req_end(). Returns 0 or a negative errno: the file's open error,
- * -EBADMSG (malformed; logged with file, box and offset), -ENOTSUP, -ENOMEM.
+ * (path, dev, ino, size, mtime) is there, else parsed and stored. When `source`
+ * is not NULL it receives the open file to read samples from. Both live until
+ * fs_req_end(). Returns 0 or a negative errno: the file's open error, -EBADMSG
+ * (malformed; logged with file, box and offset), -ENOTSUP, -ENOMEM.
  */
-int fs_media_open(fs_req_t *req, const char *rel, const pk_media_t **out);
+int fs_media_open(fs_req_t *req, const char *rel, const pk_media_t **out,
+                  const pk_source_t **source);
 
 /*
  * The asset of server manifest `ism_rel` (a .ism file below SRC): its SMIL read,

@@ -68,11 +68,13 @@ int pk_asset_build(const pk_ism_t *ism, const char *name, pk_asset_media_fn get,
     for (uint32_t i = 0; i < ism->entry_count; i++) {
         const pk_ism_entry_t *e = &ism->entries[i];
         const pk_media_t *m;
+        const pk_source_t *src;
         const pk_track_t *t;
-        if ((rc = get(ctx, e->src, &m)) < 0 || (rc = pick_track(e, m, name, &t)) < 0)
+        if ((rc = get(ctx, e->src, &m, &src)) < 0 || (rc = pick_track(e, m, name, &t)) < 0)
             return rc;
         pk_asset_track_t *at = &tr[i];
         at->track = t;
+        at->source = src;
         at->src = e->src;
         at->line = e->line;
         at->bitrate = e->system_bitrate ? e->system_bitrate : t->bitrate;

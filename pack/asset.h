@@ -9,9 +9,11 @@
 #include "arena.h"
 #include "ism.h"
 #include "media.h"
+#include "source.h"
 
 typedef struct {
     const pk_track_t *track;    /* borrowed from its media: lives as long as the media does */
+    const pk_source_t *source;  /* the media file's bytes (borrowed, as the track) */
     const char *name;           /* trackName param, else title, else a default (see below) */
     uint32_t bitrate;           /* systemBitrate, else the track's measured average */
     const char *language;       /* ISO 639-2 as the .ism or the file says ("und" if neither) */
@@ -24,9 +26,11 @@ typedef struct {
     pk_asset_track_t *tracks;   /* in .ism order */
 } pk_asset_t;
 
-/* Gives the media of one src of the manifest: 0 and *out, or a negative errno
- * (logged by the callee). The media must outlive the asset. */
-typedef int (*pk_asset_media_fn)(void *ctx, const char *src, const pk_media_t **out);
+/* Gives the media of one src of the manifest and the source to read its samples
+ * from: 0 and *media, *source, or a negative errno (logged by the callee). Both
+ * must outlive the asset. */
+typedef int (*pk_asset_media_fn)(void *ctx, const char *src, const pk_media_t **media,
+                                 const pk_source_t **source);
 
 /*
  * Resolves every entry of `ism`: the trackID param picks that track of the file

@@ -36,9 +36,12 @@ static int setup(void **state)
     return 0;
 }
 
-static int get(void *ctx, const char *src, const pk_media_t **out)
+static pk_source_t av_src = { .name = "av.mp4" }, au_src = { .name = "a.mp4" };
+
+static int get(void *ctx, const char *src, const pk_media_t **out, const pk_source_t **source)
 {
     (void)ctx;
+    *source = strcmp(src, "av.mp4") == 0 ? &av_src : &au_src;
     if (strcmp(src, "av.mp4") == 0)
         *out = &av;
     else if (strcmp(src, "a.mp4") == 0)
@@ -70,7 +73,8 @@ static void test_old_form_defaults(void **state)
     CHECK(as->track_count == 3);
     /* no systemBitrate: the measured bitrate; no trackName: the AMS-style default */
     CHECK(strcmp(as->tracks[0].name, "video") == 0 && as->tracks[0].bitrate == 800123);
-    CHECK(as->tracks[0].track == &av_tracks[0]);
+    CHECK(as->tracks[0].track == &av_tracks[0] && as->tracks[0].source == &av_src);
+    CHECK(as->tracks[2].source == &au_src);
     CHECK(strcmp(as->tracks[1].name, "aac_fra_2_127900") == 0);
     CHECK(as->tracks[1].track == &av_tracks[1]);
     CHECK(strcmp(as->tracks[1].language, "fra") == 0);
