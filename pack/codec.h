@@ -26,4 +26,17 @@
  */
 int pk_codec_parse_entry(const uint8_t *entry, size_t len, pk_track_t *t);
 
+/*
+ * Writes the parameter sets of an AVC/HEVC decoder config to w as Annex B NAL
+ * units, each behind the start code 00 00 00 01: avcC SPS then PPS; hvcC every NAL
+ * unit of every array in order (VPS, SPS, PPS, SEI as stored). `fourcc` is the
+ * sample entry type, `dsi`/`len` the config box body (t->entry + t->dsi_off,
+ * t->dsi_size). Count mode (w->buf == NULL) gives the size. Checks the whole
+ * config before writing, so w receives all of it or nothing.
+ *
+ * Returns 0; -EBADMSG when the config is malformed; -ENOTSUP when fourcc is not
+ * avc1 avc3 hvc1 hev1; -ENOSPC (also left in w->err) when w's buffer is short.
+ */
+int pk_codec_param_sets(uint32_t fourcc, const uint8_t *dsi, size_t len, wr_t *w);
+
 #endif
