@@ -52,6 +52,17 @@ typedef struct pk_view {
 } pk_view_t;
 
 /*
+ * What child URLs repeat, already canonical (DESIGN §1): each string is empty or
+ * starts with ',' and is appended inside the parentheses after the options the
+ * writer itself puts there (format, audiotrack, type).
+ */
+typedef struct {
+    const char *playlist;       /* HLS media and I-frame playlist URLs: ",filter=a;b,encryption=cbc" */
+    const char *segment;        /* fragment URLs (segments do not carry filters): ",encryption=cbc" */
+    int audio_only_false;       /* HLS masters: no audio-only variant */
+} pk_urlopts_t;
+
+/*
  * Cuts `as` into fragments of whole GOPs up to fragment_ms (at least one GOP
  * each). The reference track is the highest-bitrate video track (the first of
  * equals), else the first audio track, which is then cut on its own frames.

@@ -1,0 +1,21 @@
+/*
+ * DASH MPD writer (ISO/IEC 23009-1), as the AMS packager laid it out
+ * (notes/ams-facts.md §2.2): static, one Period, one AdaptationSet per media
+ * type and language, SegmentTemplate + SegmentTimeline with $Time$ (and no
+ * startNumber), URLs QualityLevels($Bandwidth$)/Fragments(NAME=$Time$,format=cmaf...).
+ */
+#ifndef PK_MPD_H
+#define PK_MPD_H
+
+#include "bytes.h"
+#include "view.h"
+
+typedef enum {
+    PK_MPD_CSF = 0,             /* mpd-time-csf: urn:mpeg:dash:profile:isoff-live:2011 */
+    PK_MPD_CMAF,                /* mpd-time-cmaf: isoff-live + urn:mpeg:dash:profile:cmaf:2019 */
+} pk_mpd_profile_t;
+
+/* Writes the MPD of view v through w. Returns 0 or -ENOMEM/-ENOSPC (w->err). */
+int pk_mpd_write(const pk_view_t *v, pk_mpd_profile_t profile, const pk_urlopts_t *o, wr_t *w);
+
+#endif
