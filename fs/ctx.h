@@ -8,6 +8,7 @@
 
 #include <stdatomic.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "../index/index.h"
 #include "../pack/arena.h"
@@ -37,6 +38,7 @@ typedef struct {
     fs_ctx_t *ctx;
     arena_t *arena;
     ix_read_t *rd;              /* opened on first index use */
+    struct timespec newest;     /* newest mtime of the sources opened so far */
 } fs_req_t;
 
 /* Starts a request. Returns 0 or -ENOMEM. */

@@ -14,6 +14,7 @@
 #include "../pack/log.h"
 #include "ctx.h"
 #include "inspect.h"
+#include "view.h"
 
 #define ISMFS_VERSION "0.1.0"
 
@@ -25,6 +26,9 @@ static void usage(FILE *out)
           "  inspect FILE.mp4|ASSET.ism   tracks, codecs, durations, GOPs as a table\n"
           "          [--json]             ... as JSON\n"
           "          [--stats]            ... and print index use to stderr\n"
+          "  cat SRC VPATH                write one file of the view of SRC to stdout (the\n"
+          "                               bytes the mount serves, e.g. 'a/a.ism/manifest')\n"
+          "  ls [-l] SRC [VPATH]          list a directory of the view (-l: with sizes)\n"
           "  cache stats                  what the LMDB cache holds\n"
           "  cache clear                  empty the LMDB cache\n"
           "\n"
@@ -32,13 +36,14 @@ static void usage(FILE *out)
           "  --cache=DIR                  cache directory (default /var/cache/ismfs for root,\n"
           "                               else $XDG_CACHE_HOME/ismfs)\n"
           "  -o cache=DIR,cache_size=SIZE the same as mount options (cache_size default 1G)\n"
+          "  --fragment=SECONDS           target fragment duration (default 2)\n"
           "  -d                           debug logging\n"
           "  --help, --version\n", out);
 }
 
 typedef struct {
     fs_options_t opt;
-    int json, stats;
+    int json, stats, long_list;
     const char *args[4];
     int nargs;
 } cli_t;
@@ -56,6 +61,17 @@ static int set_option(cli_t *c, const char *kv)
     }
     if (klen == 10 && strncmp(kv, "cache_size", 10) == 0)
         return fs_parse_size(v, &c->opt.cache_size);
+    if (klen == 8 && strncmp(kv, "fragment", 8) == 0) {
+        /* seconds, decimals allowed: fragment=2 or fragment=1.5 */
+        char *end;
+        double s = strtod(v, &end);
+        if (end == v || *end || !(s >= 0.1 && s <= 60)) {
+            fprintf(stderr, "ismfs: fragment=%s: give seconds between 0.1 and 60\n", v);
+            return -EINVAL;
+        }
+        c->opt.fragment_ms = (uint32_t)(s * 1000 + 0.5);
+        return 0;
+    }
     fprintf(stderr, "ismfs: unknown option '%s'\n", kv);
     return -EINVAL;
 }
@@ -85,6 +101,8 @@ static int parse_args(cli_t *c, int argc, char **argv)
             return 1;
         } else if (strcmp(a, "--json") == 0) {
             c->json = 1;
+        } else if (strcmp(a, "-l") == 0) {
+            c->long_list = 1;
         } else if (strcmp(a, "--stats") == 0) {
             c->stats = 1;
         } else if (strcmp(a, "-d") == 0) {
@@ -93,6 +111,8 @@ static int parse_args(cli_t *c, int argc, char **argv)
             rc = set_option(c, a + 2);
         } else if (strcmp(a, "-o") == 0 && i + 1 < argc) {
             rc = set_options(c, argv[++i]);
+        } else if (strncmp(a, "--fragment=", 11) == 0) {
+            rc = set_option(c, a + 2);
         } else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "ismfs: unknown option '%s' (see --help)\n", a);
             return -EINVAL;
@@ -134,6 +154,111 @@ static int cmd_inspect(cli_t *c)
 out:
     free(p1);
     free(p2);
+    return rc < 0 ? 1 : 0;
+}
+
+/* Opens SRC for cat/ls; prints the reason on failure. */
+static int open_src(cli_t *c, const char *src, fs_ctx_t *ctx)
+{
+    int rc = fs_ctx_open(ctx, src, &c->opt);
+    if (rc < 0)
+        fprintf(stderr, "ismfs: %s: %s\n", src, strerror(-rc));
+    return rc;
+}
+
+/* A path as the view takes it: no leading, trailing or doubled slashes. */
+static char *clean_vpath(const char *in)
+{
+    char *out = malloc(strlen(in) + 1), *o = out;
+    if (!out)
+        return NULL;
+    for (const char *p = in; *p; p++)
+        if (*p != '/' || (o > out && o[-1] != '/'))
+            *o++ = *p;
+    if (o > out && o[-1] == '/')
+        o--;
+    *o = '\0';
+    return out;
+}
+
+static int cmd_cat(cli_t *c)
+{
+    fs_ctx_t ctx;
+    fs_req_t req;
+    fs_object_t obj;
+    char *vpath;
+    int rc;
+
+    if (c->nargs != 3) {
+        fprintf(stderr, "usage: ismfs cat SRC VPATH\n");
+        return 2;
+    }
+    if (!(vpath = clean_vpath(c->args[2])) || open_src(c, c->args[1], &ctx) < 0) {
+        free(vpath);
+        return 1;
+    }
+    if ((rc = fs_req_begin(&ctx, &req)) == 0) {
+        rc = fs_view_lookup(&req, vpath, FS_VIEW_CONTENT, &obj);
+        if (rc == 0 && obj.is_dir)
+            rc = -EISDIR;
+        static char buf[1 << 20];
+        for (uint64_t off = 0; rc == 0 && off < obj.size;) {
+            ssize_t n = pk_plan_read(&obj.plan, off, buf, sizeof buf);
+            if (n <= 0) {
+                rc = n < 0 ? (int)n : -EIO;
+                break;
+            }
+            if (fwrite(buf, 1, (size_t)n, stdout) != (size_t)n)
+                rc = -errno;
+            off += (uint64_t)n;
+        }
+        fs_req_end(&req);
+    }
+    fs_ctx_close(&ctx);
+    if (fflush(stdout) != 0 && rc == 0)
+        rc = -errno;
+    if (rc < 0)
+        fprintf(stderr, "ismfs: %s: %s\n", c->args[2], strerror(rc == -EBADMSG ? EIO : -rc));
+    free(vpath);
+    return rc < 0 ? 1 : 0;
+}
+
+static int print_entry(void *ctx, const char *name, const fs_object_t *obj)
+{
+    const cli_t *c = ctx;
+    if (c->long_list)
+        printf("%c %12" PRIu64 " %s\n", obj->is_dir ? 'd' : '-', obj->is_dir ? 0 : obj->size,
+               name);
+    else
+        printf("%s%s\n", name, obj->is_dir ? "/" : "");
+    return 0;
+}
+
+static int cmd_ls(cli_t *c)
+{
+    fs_ctx_t ctx;
+    fs_req_t req;
+    char *vpath;
+    int rc;
+
+    if (c->nargs != 2 && c->nargs != 3) {
+        fprintf(stderr, "usage: ismfs ls [-l] SRC [VPATH]\n");
+        return 2;
+    }
+    if (!(vpath = clean_vpath(c->nargs == 3 ? c->args[2] : "")) ||
+        open_src(c, c->args[1], &ctx) < 0) {
+        free(vpath);
+        return 1;
+    }
+    if ((rc = fs_req_begin(&ctx, &req)) == 0) {
+        rc = fs_view_list(&req, vpath, print_entry, c);
+        fs_req_end(&req);
+    }
+    fs_ctx_close(&ctx);
+    if (rc < 0)
+        fprintf(stderr, "ismfs: %s: %s\n", *vpath ? vpath : c->args[1],
+                strerror(rc == -EBADMSG ? EIO : -rc));
+    free(vpath);
     return rc < 0 ? 1 : 0;
 }
 
@@ -188,6 +313,10 @@ int main(int argc, char **argv)
         status = cmd_inspect(&c);
     else if (strcmp(c.args[0], "cache") == 0)
         status = cmd_cache(&c);
+    else if (strcmp(c.args[0], "cat") == 0)
+        status = cmd_cat(&c);
+    else if (strcmp(c.args[0], "ls") == 0)
+        status = cmd_ls(&c);
     else {
         fprintf(stderr, "ismfs: unknown command '%s' (see --help)\n", c.args[0]);
     }

@@ -74,6 +74,9 @@ int fs_source_open(fs_req_t *req, const char *rel, pk_source_t *src, struct stat
     }
     if (fstat(fd, st) < 0)
         return -errno;
+    if (st->st_mtim.tv_sec > req->newest.tv_sec ||
+        (st->st_mtim.tv_sec == req->newest.tv_sec && st->st_mtim.tv_nsec > req->newest.tv_nsec))
+        req->newest = st->st_mtim;
     if (S_ISDIR(st->st_mode))
         return -EISDIR;
     if (!S_ISREG(st->st_mode))

@@ -1,0 +1,480 @@
+#include "view.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../pack/cmaf.h"
+#include "../pack/hls.h"
+#include "../pack/log.h"
+#include "../pack/mpd.h"
+#include "../pack/smooth.h"
+#include "../pack/ts.h"
+#include "../pack/view.h"
+#include "media.h"
+#include "path.h"
+#include "source.h"
+
+static int ends_with(const char *s, size_t n, const char *suffix)
+{
+    size_t k = strlen(suffix);
+    return n >= k && memcmp(s + n - k, suffix, k) == 0;
+}
+
+/* pack/ speaks -EBADMSG for malformed input and -ENOTSUP for valid input it
+ * cannot serve; a reader of the file system sees both as an I/O error. */
+static int kernel_err(int rc)
+{
+    return rc == -EBADMSG || rc == -ENOTSUP ? -EIO : rc;
+}
+
+/* ---- generated objects ---------------------------------------------------- */
+
+typedef enum {
+    J_MPD, J_SMOOTH_MANIFEST, J_HLS_MASTER, J_HLS_MEDIA, J_HLS_IFRAMES, J_CMAF_INIT, J_TS,
+} job_kind_t;
+
+typedef struct {
+    job_kind_t kind;
+    const pk_view_t *v;
+    const pk_vtrack_t *vt, *mux;
+    uint32_t k;                 /* fragment (J_TS) */
+    int fmt;                    /* pk_mpd_profile_t or pk_hls_format_t */
+    const pk_urlopts_t *o;
+    arena_t *a;
+} job_t;
+
+static int run_job(const job_t *j, wr_t *w)
+{
+    int rc = 0;
+    switch (j->kind) {
+    case J_MPD: rc = pk_mpd_write(j->v, (pk_mpd_profile_t)j->fmt, j->o, w); break;
+    case J_SMOOTH_MANIFEST: rc = pk_smooth_manifest(j->v, j->o, w); break;
+    case J_HLS_MASTER: rc = pk_hls_master(j->v, (pk_hls_format_t)j->fmt, j->o, j->a, w); break;
+    case J_HLS_MEDIA:
+        rc = pk_hls_media(j->v, j->vt, j->mux, (pk_hls_format_t)j->fmt, j->o, w);
+        break;
+    case J_HLS_IFRAMES:
+        rc = pk_hls_iframes(j->v, j->vt, (pk_hls_format_t)j->fmt, j->o, j->a, w);
+        break;
+    case J_CMAF_INIT: pk_cmaf_init(j->vt, w); break;
+    case J_TS: rc = pk_ts_segment(j->vt, j->mux, j->k, j->a, w); break;
+    }
+    return rc < 0 ? rc : w->err;
+}
+
+/* Size-first: a counting pass gives the size; with FS_VIEW_CONTENT a second pass
+ * writes exactly that many bytes into the request arena. */
+static int render(fs_req_t *req, const job_t *j, int what, fs_object_t *out)
+{
+    wr_t w = wr_counter();
+    int rc = run_job(j, &w);
+    if (rc < 0)
+        return rc;
+    out->size = w.pos;
+    if (what != FS_VIEW_CONTENT)
+        return 0;
+    uint8_t *buf = arena_alloc(req->arena, w.pos ? w.pos : 1);
+    if (!buf || pk_plan_init(&out->plan, req->arena, 1) < 0)
+        return -ENOMEM;
+    wr_t w2 = wr_init(buf, w.pos);
+    if ((rc = run_job(j, &w2)) < 0)
+        return rc;
+    if (w2.pos != w.pos) {
+        PK_ERROR("writer %d: counted %zu bytes, wrote %zu", (int)j->kind, w.pos, w2.pos);
+        return -EIO;
+    }
+    return pk_plan_bytes(&out->plan, req->arena, buf, w.pos);
+}
+
+typedef struct {
+    const char *ism;            /* the .ism below SRC */
+    pk_view_t *view;
+    const pk_vtrack_t *default_audio; /* first audio track: muxed into HLS v3 */
+    pk_urlopts_t opts;
+} asset_t;
+
+static int open_asset(fs_req_t *req, const char *ism, asset_t *as)
+{
+    const pk_asset_t *a;
+    int rc;
+    memset(as, 0, sizeof *as);
+    as->ism = ism;
+    as->opts = (pk_urlopts_t){ "", "", 0 };
+    if ((rc = fs_asset_open(req, ism, &a)) < 0 ||
+        (rc = pk_view_build(a, req->ctx->opt.fragment_ms, req->arena, &as->view)) < 0) {
+        if (rc == -ENOENT)
+            PK_ERROR("%s: no video or audio track to serve", ism);
+        return rc == -ENOMEM ? rc : -EIO;
+    }
+    for (uint32_t i = 0; i < as->view->track_count && !as->default_audio; i++)
+        if (as->view->tracks[i].t->type == PK_TRACK_AUDIO)
+            as->default_audio = &as->view->tracks[i];
+    return 0;
+}
+
+static const pk_vtrack_t *audio_named(const pk_view_t *v, const char *name)
+{
+    for (uint32_t i = 0; i < v->track_count; i++)
+        if (v->tracks[i].t->type == PK_TRACK_AUDIO && strcmp(v->tracks[i].at->name, name) == 0)
+            return &v->tracks[i];
+    return NULL;
+}
+
+static pk_hls_format_t hls_format(fs_format_t f)
+{
+    return f == FS_FMT_HLS_V3 ? PK_HLS_V3 : f == FS_FMT_HLS_CMAF ? PK_HLS_CMAF : PK_HLS_V4;
+}
+
+/* The object a parsed name of the grammar denotes in asset `as`. */
+static int asset_object(fs_req_t *req, const asset_t *as, const fs_path_t *p, int what,
+                        fs_object_t *out)
+{
+    const pk_view_t *v = as->view;
+    const pk_vtrack_t *vt = NULL, *mux = NULL;
+    job_t j = { .v = v, .o = &as->opts, .a = req->arena };
+    int rc;
+
+    /* filters (issue 5) and encryption (issue 6) are not served yet */
+    if (p->filter_count || p->encryption != FS_ENC_NONE)
+        return -ENOENT;
+    out->mtime = req->newest;
+    if (p->kind == FS_REQ_MANIFEST) {
+        if (p->format == FS_FMT_SMOOTH) {
+            j.kind = J_SMOOTH_MANIFEST;
+        } else if (p->format == FS_FMT_MPD_CSF || p->format == FS_FMT_MPD_CMAF) {
+            j.kind = J_MPD;
+            j.fmt = p->format == FS_FMT_MPD_CMAF ? PK_MPD_CMAF : PK_MPD_CSF;
+        } else {
+            j.kind = J_HLS_MASTER;
+            j.fmt = hls_format(p->format);
+        }
+        if (p->audio_only_false) {
+            pk_urlopts_t *o = arena_alloc(req->arena, sizeof *o);
+            if (!o)
+                return -ENOMEM;
+            *o = as->opts;
+            o->audio_only_false = 1;
+            j.o = o;
+        }
+        return kernel_err(render(req, &j, what, out));
+    }
+    if (p->kind == FS_REQ_QUALITY_DIR) {
+        for (uint32_t i = 0; i < v->track_count; i++) {
+            if (v->tracks[i].at->bitrate == p->bitrate) {
+                out->is_dir = 1;
+                return 0;
+            }
+        }
+        return -ENOENT;
+    }
+    if (!(vt = pk_view_track(v, p->track, p->bitrate)))
+        return -ENOENT;
+    int video = vt->t->type == PK_TRACK_VIDEO;
+    if (p->format == FS_FMT_HLS_V3 && video) {
+        mux = *p->audiotrack ? audio_named(v, p->audiotrack) : as->default_audio;
+        if (*p->audiotrack && !mux)
+            return -ENOENT;
+    } else if (p->format == FS_FMT_HLS_V3 && *p->audiotrack) {
+        return -ENOENT;
+    }
+    j.vt = vt;
+    j.mux = mux;
+    if (p->kind == FS_REQ_PLAYLIST) {
+        if (p->keyframes && (!video || p->format == FS_FMT_HLS_V3))
+            return -ENOENT;
+        j.kind = p->keyframes ? J_HLS_IFRAMES : J_HLS_MEDIA;
+        j.fmt = hls_format(p->format);
+        return kernel_err(render(req, &j, what, out));
+    }
+    /* FS_REQ_FRAGMENT */
+    if (p->init) {
+        if (p->format != FS_FMT_CMAF)
+            return -ENOENT;
+        j.kind = J_CMAF_INIT;
+        return kernel_err(render(req, &j, what, out));
+    }
+    if ((rc = pk_view_find(v, vt, p->time)) < 0)
+        return -ENOENT;
+    j.k = (uint32_t)rc;
+    switch (p->format) {
+    case FS_FMT_CMAF:
+        if ((rc = pk_cmaf_fragment(vt, j.k, req->arena, &out->plan)) < 0)
+            return kernel_err(rc);
+        out->size = out->plan.size;
+        return 0;
+    case FS_FMT_SMOOTH:
+        if ((rc = pk_smooth_fragment(vt, j.k, req->arena, &out->plan)) < 0)
+            return kernel_err(rc);
+        out->size = out->plan.size;
+        return 0;
+    case FS_FMT_HLS_V4:
+    case FS_FMT_HLS_V3:
+        j.kind = J_TS;
+        return kernel_err(render(req, &j, what, out));
+    default:
+        return -ENOENT;
+    }
+}
+
+/* ---- passthrough ------------------------------------------------------------ */
+
+static int real_object(fs_req_t *req, const char *rel, int what, fs_object_t *out)
+{
+    struct stat st;
+    size_t n = strlen(rel);
+
+    if (ends_with(rel, n, ".filters.json"))
+        return -ENOENT;         /* asset filters: read by ismfs, not shown */
+    if (!*rel) {
+        if (fstat(req->ctx->src_fd, &st) < 0)
+            return -errno;
+    } else {
+        int fd = fs_open_beneath(req->ctx->src_fd, rel, O_PATH);
+        if (fd < 0)
+            return fd;
+        int rc = fstat(fd, &st) < 0 ? -errno : 0;
+        close(fd);
+        if (rc < 0)
+            return rc;
+    }
+    out->mtime = st.st_mtim;
+    if (S_ISDIR(st.st_mode)) {
+        out->is_dir = 1;
+        return 0;
+    }
+    if (!S_ISREG(st.st_mode))
+        return -ENOENT;         /* devices, fifos, sockets are not media */
+    if (ends_with(rel, n, ".ism")) {
+        out->is_dir = 1;        /* a server manifest is the directory of its outputs */
+        return 0;
+    }
+    out->size = (uint64_t)st.st_size;
+    if (what == FS_VIEW_CONTENT) {
+        pk_source_t *src = arena_alloc(req->arena, sizeof *src);
+        int rc;
+        if (!src)
+            return -ENOMEM;
+        if ((rc = fs_source_open(req, rel, src, &st)) < 0 ||
+            (rc = pk_plan_init(&out->plan, req->arena, 1)) < 0 ||
+            (rc = pk_plan_range(&out->plan, req->arena, src, 0, src->size)) < 0)
+            return rc;
+        out->size = src->size;
+    }
+    return 0;
+}
+
+/* Splits vpath at the first component that is a .ism file: *ism (a copy in the
+ * arena) and *inner (what follows, "" for the asset directory itself). Returns
+ * 1 when vpath is inside an asset, 0 when it is not, or a negative errno. */
+static int split_asset(fs_req_t *req, const char *vpath, char **ism, const char **inner)
+{
+    for (const char *p = vpath; *p;) {
+        const char *end = strchr(p, '/');
+        size_t n = end ? (size_t)(end - vpath) : strlen(vpath);
+        if (ends_with(vpath, n, ".ism")) {
+            char *prefix = arena_strndup(req->arena, vpath, n);
+            struct stat st;
+            if (!prefix)
+                return -ENOMEM;
+            int fd = fs_open_beneath(req->ctx->src_fd, prefix, O_PATH);
+            if (fd >= 0) {
+                int reg = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+                close(fd);
+                if (reg) {
+                    *ism = prefix;
+                    *inner = end ? end + 1 : "";
+                    return 1;
+                }
+            }
+        }
+        if (!end)
+            break;
+        p = end + 1;
+    }
+    return 0;
+}
+
+int fs_view_lookup(fs_req_t *req, const char *vpath, int what, fs_object_t *out)
+{
+    char *ism;
+    const char *inner;
+    asset_t as;
+    fs_path_t p;
+    int rc;
+
+    memset(out, 0, sizeof *out);
+    if ((rc = split_asset(req, vpath, &ism, &inner)) <= 0)
+        return rc < 0 ? rc : real_object(req, vpath, what, out);
+    if (!*inner)
+        return real_object(req, ism, what, out);
+    if (fs_path_parse(inner, &p) < 0)
+        return -ENOENT;
+    if ((rc = open_asset(req, ism, &as)) < 0)
+        return rc;
+    return asset_object(req, &as, &p, what, out);
+}
+
+/* ---- listings ------------------------------------------------------------- */
+
+static int emit(fs_req_t *req, const asset_t *as, const fs_path_t *p, fs_view_entry_fn fn,
+                void *ctx, int *stop)
+{
+    char name[2 * FS_NAME_MAX + 128];
+    fs_object_t obj;
+    memset(&obj, 0, sizeof obj);
+    if (fs_path_format(p, name, sizeof name) >= sizeof name)
+        return -ENAMETOOLONG;
+    int rc = asset_object(req, as, p, FS_VIEW_SIZE, &obj);
+    if (rc == -ENOENT)
+        return 0;               /* not offered for this track (e.g. an I-frame playlist of audio) */
+    if (rc < 0)
+        return rc;
+    *stop = fn(ctx, name, &obj);
+    return 0;
+}
+
+static int list_asset(fs_req_t *req, const char *ism, fs_view_entry_fn fn, void *ctx)
+{
+    static const fs_format_t manifests[] = {
+        FS_FMT_SMOOTH, FS_FMT_MPD_CSF, FS_FMT_MPD_CMAF, FS_FMT_HLS_V4, FS_FMT_HLS_V3,
+        FS_FMT_HLS_CMAF,
+    };
+    asset_t as;
+    int rc, stop = 0;
+    if ((rc = open_asset(req, ism, &as)) < 0)
+        return rc;
+    for (size_t i = 0; i < sizeof manifests / sizeof *manifests && !stop; i++) {
+        fs_path_t p = { .kind = FS_REQ_MANIFEST, .format = manifests[i] };
+        if ((rc = emit(req, &as, &p, fn, ctx, &stop)) < 0)
+            return rc;
+    }
+    for (uint32_t i = 0; i < as.view->track_count && !stop; i++) {
+        uint32_t b = as.view->tracks[i].at->bitrate, seen = 0;
+        for (uint32_t j = 0; j < i; j++)
+            seen |= as.view->tracks[j].at->bitrate == b;
+        fs_path_t p = { .kind = FS_REQ_QUALITY_DIR, .bitrate = b };
+        if (!seen && (rc = emit(req, &as, &p, fn, ctx, &stop)) < 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int list_quality(fs_req_t *req, const char *ism, uint32_t bitrate, fs_view_entry_fn fn,
+                        void *ctx)
+{
+    static const struct { fs_req_kind_t kind; fs_format_t fmt; int keyframes; } kinds[] = {
+        { FS_REQ_PLAYLIST, FS_FMT_HLS_V4, 0 }, { FS_REQ_PLAYLIST, FS_FMT_HLS_V4, 1 },
+        { FS_REQ_PLAYLIST, FS_FMT_HLS_V3, 0 }, { FS_REQ_PLAYLIST, FS_FMT_HLS_CMAF, 0 },
+        { FS_REQ_PLAYLIST, FS_FMT_HLS_CMAF, 1 },
+    };
+    static const fs_format_t frag_formats[] = {
+        FS_FMT_CMAF, FS_FMT_SMOOTH, FS_FMT_HLS_V4, FS_FMT_HLS_V3,
+    };
+    asset_t as;
+    int rc, stop = 0;
+    if ((rc = open_asset(req, ism, &as)) < 0)
+        return rc;
+    const pk_view_t *v = as.view;
+    for (uint32_t i = 0; i < v->track_count && !stop; i++) {
+        const pk_vtrack_t *vt = &v->tracks[i];
+        if (vt->at->bitrate != bitrate)
+            continue;
+        int video = vt->t->type == PK_TRACK_VIDEO;
+        fs_path_t p = { .bitrate = bitrate };
+        snprintf(p.track, sizeof p.track, "%s", vt->at->name);
+        for (size_t k = 0; k < sizeof kinds / sizeof *kinds && !stop; k++) {
+            if (kinds[k].fmt == FS_FMT_HLS_V3 && !video && v->tracks[v->ref].t->type ==
+                PK_TRACK_VIDEO)
+                continue;       /* v3 muxes audio into the video variants */
+            p.kind = kinds[k].kind;
+            p.format = kinds[k].fmt;
+            p.keyframes = kinds[k].keyframes;
+            p.audiotrack[0] = '\0';
+            if (p.format == FS_FMT_HLS_V3 && video && as.default_audio)
+                snprintf(p.audiotrack, sizeof p.audiotrack, "%s", as.default_audio->at->name);
+            if ((rc = emit(req, &as, &p, fn, ctx, &stop)) < 0)
+                return rc;
+        }
+        p = (fs_path_t){ .kind = FS_REQ_FRAGMENT, .format = FS_FMT_CMAF, .init = 1,
+                         .bitrate = bitrate };
+        snprintf(p.track, sizeof p.track, "%s", vt->at->name);
+        if (!stop && (rc = emit(req, &as, &p, fn, ctx, &stop)) < 0)
+            return rc;
+        p.init = 0;
+        for (uint32_t f = v->frag_begin; f < v->frag_end && !stop; f++) {
+            if (!vt->frags[f].count)
+                continue;
+            p.time = vt->frags[f].time;
+            for (size_t k = 0; k < sizeof frag_formats / sizeof *frag_formats && !stop; k++) {
+                p.format = frag_formats[k];
+                p.audiotrack[0] = '\0';
+                if (p.format == FS_FMT_HLS_V3) {
+                    if (!video && v->tracks[v->ref].t->type == PK_TRACK_VIDEO)
+                        continue;
+                    if (video && as.default_audio)
+                        snprintf(p.audiotrack, sizeof p.audiotrack, "%s",
+                                 as.default_audio->at->name);
+                }
+                if ((rc = emit(req, &as, &p, fn, ctx, &stop)) < 0)
+                    return rc;
+            }
+        }
+    }
+    return 0;
+}
+
+static int list_real(fs_req_t *req, const char *rel, fs_view_entry_fn fn, void *ctx)
+{
+    int fd = fs_open_beneath(req->ctx->src_fd, *rel ? rel : ".", O_RDONLY | O_DIRECTORY);
+    if (fd < 0)
+        return fd;
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        close(fd);
+        return -errno;
+    }
+    int stop = 0, rc = 0;
+    for (struct dirent *e; !stop && (e = readdir(d));) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        size_t n = strlen(rel) + strlen(e->d_name) + 2;
+        char *child = arena_alloc(req->arena, n);
+        fs_object_t obj;
+        if (!child) {
+            rc = -ENOMEM;
+            break;
+        }
+        snprintf(child, n, "%s%s%s", rel, *rel ? "/" : "", e->d_name);
+        memset(&obj, 0, sizeof obj);
+        if (real_object(req, child, FS_VIEW_SIZE, &obj) == 0)
+            stop = fn(ctx, e->d_name, &obj);
+    }
+    closedir(d);
+    return rc;
+}
+
+int fs_view_list(fs_req_t *req, const char *vpath, fs_view_entry_fn fn, void *ctx)
+{
+    char *ism;
+    const char *inner;
+    fs_path_t p;
+    fs_object_t obj;
+    int rc;
+
+    if ((rc = fs_view_lookup(req, vpath, FS_VIEW_SIZE, &obj)) < 0)
+        return rc;
+    if (!obj.is_dir)
+        return -ENOTDIR;
+    if ((rc = split_asset(req, vpath, &ism, &inner)) < 0)
+        return rc;
+    if (rc == 0)
+        return list_real(req, vpath, fn, ctx);
+    if (!*inner)
+        return list_asset(req, ism, fn, ctx);
+    if (fs_path_parse(inner, &p) < 0 || p.kind != FS_REQ_QUALITY_DIR)
+        return -ENOTDIR;
+    return list_quality(req, ism, p.bitrate, fn, ctx);
+}
