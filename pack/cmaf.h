@@ -23,8 +23,8 @@ void pk_cmaf_init(const pk_vtrack_t *vt, wr_t *w);
  * CMAF media segment of fragment k: styp, moof (mfhd sequence_number k + 1;
  * traf: tfhd default-base-is-moof, tfdt v1 = frags[k].time, trun v1 with
  * sample durations, sizes, flags and composition offsets), mdat; the sample
- * data as ranges of vt->at->source. Returns 0 and *out, -ENOENT for an empty
- * fragment, -ENOMEM.
+ * data as ranges of vt->at->source. k < the view's frag_count. Returns 0 and
+ * *out (pieces and header bytes in a), -ENOENT for an empty fragment, -ENOMEM.
  */
 int pk_cmaf_fragment(const pk_vtrack_t *vt, uint32_t k, arena_t *a, pk_plan_t *out);
 
@@ -36,6 +36,9 @@ uint64_t pk_cmaf_fragment_header_size(const pk_vtrack_t *vt, uint32_t k);
 /*
  * Smooth Streaming fragment k: moof (mfhd, traf: tfhd, trun, uuid tfxd with
  * the fragment's absolute time and duration in the track timescale), mdat.
+ * No tfdt, no default-base-is-moof (neither is in MS-SSTR's grammar); trun v0
+ * with the source's own, non-negative composition offsets (cto_out + cto_shift),
+ * so video presents cto_shift after the fragment time, as IIS Smooth streams do.
  * Returns as pk_cmaf_fragment.
  */
 int pk_smooth_fragment(const pk_vtrack_t *vt, uint32_t k, arena_t *a, pk_plan_t *out);

@@ -1,0 +1,634 @@
+/* CMAF init and media segments, Smooth fragments (pack/cmaf.c): the box tree
+ * is read back with rd_t by a parser written here from 14496-12 and MS-SSTR,
+ * and the sample bytes the plan points at are compared with the source. */
+#include "test.h"
+
+#include <stdlib.h>
+
+#include "../../pack/cmaf.c"
+
+/* ---- a synthetic asset: one H.264-like video track, one AAC-like audio ---- */
+
+#define V_N 12                  /* 2 GOPs of 6 frames, 512 ticks each at 12800 */
+#define A_N 30                  /* 1024-sample frames at 48 kHz */
+
+static pk_sample_t vsamples[V_N], asamples[A_N];
+static const pk_run_t vruns[1] = { { 0, 0, V_N, 512, 0 } };
+static const pk_run_t aruns[1] = { { 0, 0, A_N, 1024, 0 } };
+static const uint32_t vsync[2] = { 0, 6 };
+/* decode order I P B B P B: pts in frames 0 3 1 2 5 4; ctts v0 offsets with the
+ * edit list starting at 1024 (what ffmpeg writes for 2 B-frame delay) */
+static const int32_t vcto[6] = { 1024, 2048, 512, 512, 1536, 512 };
+static const uint8_t ventry[24] = { 0, 0, 0, 24, 'a', 'v', 'c', '1', 1, 2, 3, 4, 5, 6, 7, 8,
+                                    9, 10, 11, 12, 13, 14, 15, 16 };
+static const uint8_t aentry[20] = { 0, 0, 0, 20, 'm', 'p', '4', 'a', 8, 7, 6, 5, 4, 3, 2, 1,
+                                    0, 1, 2, 3 };
+static uint8_t media[8192];
+static pk_mem_t mem = { media, sizeof media };
+static pk_source_t src;
+static pk_track_t vtrack, atrack;
+static pk_asset_track_t atracks[2];
+static pk_asset_t asset = { 2, atracks };
+
+static void make_tracks(void)
+{
+    uint64_t pos = 0;
+    for (uint32_t i = 0; i < V_N; i++) {
+        if (i == 6)
+            pos += 10;          /* a gap: the two GOPs are two source ranges */
+        vsamples[i] = (pk_sample_t){ pos, 100 + 7 * i, vcto[i % 6] };
+        pos += vsamples[i].size;
+    }
+    for (uint32_t i = 0; i < A_N; i++) {
+        asamples[i] = (pk_sample_t){ pos, 50 + i % 5, 0 };
+        pos += asamples[i].size;
+    }
+    assert_true(pos <= sizeof media);
+    for (size_t i = 0; i < sizeof media; i++)
+        media[i] = (uint8_t)(i * 131 + 7);
+    src = pk_source_mem(&mem, "av.mp4");
+
+    vtrack = (pk_track_t){ .id = 1, .type = PK_TRACK_VIDEO, .fourcc = FOURCC('a', 'v', 'c', '1'),
+                           .timescale = 12800, .media_time = 1024, .width = 640,
+                           .height = 360, .entry = ventry, .entry_size = sizeof ventry,
+                           .sample_count = V_N, .samples = vsamples, .run_count = 1,
+                           .runs = vruns, .sync_count = 2, .sync = vsync };
+    strcpy(vtrack.lang, "und");
+    pk_track_finish(&vtrack);
+    atrack = (pk_track_t){ .id = 2, .type = PK_TRACK_AUDIO, .fourcc = FOURCC('m', 'p', '4', 'a'),
+                           .timescale = 48000, .channels = 2, .sample_rate = 48000,
+                           .entry = aentry, .entry_size = sizeof aentry,
+                           .sample_count = A_N, .samples = asamples, .run_count = 1,
+                           .runs = aruns, .sync_count = A_N };
+    strcpy(atrack.lang, "eng");
+    pk_track_finish(&atrack);
+    atracks[0] = (pk_asset_track_t){ &vtrack, &src, "video", 800000, "und", "av.mp4", 1 };
+    atracks[1] = (pk_asset_track_t){ &atrack, &src, "aac_fra", 128000, "fra", "av.mp4", 2 };
+}
+
+static pk_view_t *view(arena_t *a, uint32_t ms)
+{
+    pk_view_t *v;
+    make_tracks();
+    assert_int_equal(pk_view_build(&asset, ms, a, &v), 0);
+    return v;
+}
+
+/* ---- an independent reader of what we wrote --------------------------------- */
+
+static int is_container(uint32_t t)
+{
+    static const uint32_t c[] = {
+        FOURCC('m', 'o', 'o', 'v'), FOURCC('t', 'r', 'a', 'k'), FOURCC('m', 'd', 'i', 'a'),
+        FOURCC('m', 'i', 'n', 'f'), FOURCC('d', 'i', 'n', 'f'), FOURCC('s', 't', 'b', 'l'),
+        FOURCC('m', 'v', 'e', 'x'), FOURCC('m', 'o', 'o', 'f'), FOURCC('t', 'r', 'a', 'f'),
+    };
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++)
+        if (c[i] == t)
+            return 1;
+    return 0;
+}
+
+/* Every box's size fits its parent, and the children of a container fill it exactly. */
+static void check_tree(const uint8_t *p, size_t len)
+{
+    rd_t r = rd_init(p, len);
+    while (rd_left(&r) && !r.err) {
+        uint64_t size = rd_u32(&r);
+        uint32_t type = rd_u32(&r);
+        size_t hdr = 8;
+        if (size == 1) {
+            size = rd_u64(&r);
+            hdr = 16;
+        }
+        assert_true(size >= hdr && size - hdr <= rd_left(&r));
+        rd_t body = rd_sub(&r, (size_t)(size - hdr));
+        if (is_container(type))
+            check_tree(body.p, rd_left(&body));
+        if (type == FOURCC('d', 'r', 'e', 'f') || type == FOURCC('s', 't', 's', 'd')) {
+            rd_skip(&body, 4);                      /* version, flags */
+            uint32_t n = rd_u32(&body);
+            assert_int_equal(n, 1);
+            check_tree(body.p, rd_left(&body));
+        }
+    }
+    assert_int_equal(r.err, 0);
+}
+
+/* The body of the box at `path` ("moof/traf/trun"), with *at set to its offset
+ * in p; an rd_t with err set when there is none. */
+static rd_t find_at(const uint8_t *p, size_t len, const char *path, size_t *at)
+{
+    rd_t r = rd_init(p, len);
+    while (*path) {
+        uint32_t want = FOURCC(path[0], path[1], path[2], path[3]);
+        path += path[4] == '/' ? 5 : 4;
+        for (;;) {
+            if (rd_left(&r) < 8)
+                return (rd_t){ r.end, r.end, -ENOENT };
+            const uint8_t *start = r.p;
+            uint64_t size = rd_u32(&r);
+            uint32_t type = rd_u32(&r);
+            size_t hdr = 8;
+            if (size == 1) {
+                size = rd_u64(&r);
+                hdr = 16;
+            }
+            rd_t body = rd_sub(&r, (size_t)(size - hdr));
+            if (body.err)
+                return body;
+            if (type == want) {
+                if (at)
+                    *at = (size_t)(start - p);
+                r = body;
+                break;
+            }
+        }
+    }
+    return r;
+}
+
+static rd_t find(const uint8_t *p, size_t len, const char *path)
+{
+    return find_at(p, len, path, NULL);
+}
+
+static int has(const uint8_t *p, size_t len, const char *path)
+{
+    return find(p, len, path).err == 0;
+}
+
+/* What a fragment says, each sample's fields resolved from tfhd/trun as a
+ * reader must (14496-12 8.8.7, 8.8.8). */
+typedef struct {
+    uint32_t seq, tfhd_flags, trun_flags, trun_version, count;
+    int32_t data_offset;
+    uint64_t tfdt, tfxd_time, tfxd_duration;
+    size_t moof_at, moof_size, mdat_at, mdat_hdr;
+    uint64_t mdat_size;
+    uint32_t dur[64], size[64], flags[64];
+    int32_t cto[64];
+} frag_t;
+
+static void parse_fragment(const uint8_t *p, size_t len, frag_t *f)
+{
+    uint32_t def_dur = 0, def_flags = 0, first_flags = 0;
+    memset(f, 0, sizeof *f);
+
+    rd_t moof = find_at(p, len, "moof", &f->moof_at);
+    assert_int_equal(moof.err, 0);
+    f->moof_size = (size_t)(moof.end - (p + f->moof_at));
+    rd_t r = find(moof.p, rd_left(&moof), "mfhd");
+    assert_int_equal(rd_u32(&r), 0);
+    f->seq = rd_u32(&r);
+
+    r = find(moof.p, rd_left(&moof), "traf/tfhd");
+    f->tfhd_flags = rd_u32(&r) & 0xffffff;
+    assert_int_equal(rd_u32(&r), 1);                /* track_ID */
+    assert_false(f->tfhd_flags & 0x000001);        /* no base_data_offset */
+    assert_false(f->tfhd_flags & 0x000002);
+    if (f->tfhd_flags & 0x000008)
+        def_dur = rd_u32(&r);
+    assert_false(f->tfhd_flags & 0x000010);
+    if (f->tfhd_flags & 0x000020)
+        def_flags = rd_u32(&r);
+    assert_int_equal(rd_left(&r), 0);
+
+    r = find(moof.p, rd_left(&moof), "traf/tfdt");
+    f->tfdt = UINT64_MAX;                           /* none */
+    if (!r.err) {
+        assert_int_equal(rd_u32(&r), 0x01000000);   /* v1 */
+        f->tfdt = rd_u64(&r);
+    }
+
+    r = find(moof.p, rd_left(&moof), "traf/trun");
+    assert_int_equal(r.err, 0);
+    uint32_t vf = rd_u32(&r);
+    f->trun_version = vf >> 24;
+    f->trun_flags = vf & 0xffffff;
+    f->count = rd_u32(&r);
+    assert_true(f->count <= 64);
+    assert_true(f->trun_flags & 0x000001);
+    f->data_offset = (int32_t)rd_u32(&r);
+    if (f->trun_flags & 0x000004)
+        first_flags = rd_u32(&r);
+    for (uint32_t i = 0; i < f->count; i++) {
+        f->dur[i] = f->trun_flags & 0x100 ? rd_u32(&r) : def_dur;
+        f->size[i] = f->trun_flags & 0x200 ? rd_u32(&r) : 0;
+        f->flags[i] = f->trun_flags & 0x400 ? rd_u32(&r)
+                    : i == 0 && (f->trun_flags & 0x004) ? first_flags : def_flags;
+        f->cto[i] = f->trun_flags & 0x800 ? (int32_t)rd_u32(&r) : 0;
+    }
+    assert_int_equal(rd_left(&r), 0);
+    assert_int_equal(r.err, 0);
+
+    /* MS-SSTR 2.2.4.4 tfxd: uuid, version 1, time and duration in 64 bits */
+    r = find(moof.p, rd_left(&moof), "traf/uuid");
+    if (!r.err) {
+        static const uint8_t u[16] = { 0x6d, 0x1d, 0x9b, 0x05, 0x42, 0xd5, 0x44, 0xe6,
+                                       0x80, 0xe2, 0x14, 0x1d, 0xaf, 0xf7, 0x57, 0xb2 };
+        assert_memory_equal(r.p, u, 16);
+        rd_skip(&r, 16);
+        assert_int_equal(rd_u32(&r), 0x01000000);
+        f->tfxd_time = rd_u64(&r);
+        f->tfxd_duration = rd_u64(&r);
+        assert_int_equal(rd_left(&r), 0);
+    }
+
+    /* the mdat header follows the moof */
+    rd_t m = rd_init(p + f->moof_at + f->moof_size, len - f->moof_at - f->moof_size);
+    f->mdat_at = f->moof_at + f->moof_size;
+    f->mdat_size = rd_u32(&m);
+    assert_int_equal(rd_u32(&m), FOURCC('m', 'd', 'a', 't'));
+    f->mdat_hdr = 8;
+    if (f->mdat_size == 1) {
+        f->mdat_size = rd_u64(&m);
+        f->mdat_hdr = 16;
+    }
+    assert_int_equal(m.err, 0);
+}
+
+/* All bytes of a plan. */
+static uint8_t *read_plan(const pk_plan_t *p)
+{
+    uint8_t *buf = malloc(p->size);
+    assert_non_null(buf);
+    assert_int_equal(pk_plan_read(p, 0, buf, p->size), (ssize_t)p->size);
+    return buf;
+}
+
+static uint8_t *init_bytes(const pk_vtrack_t *vt, size_t *len)
+{
+    wr_t c = wr_counter();
+    pk_cmaf_init(vt, &c);
+    uint8_t *buf = malloc(c.pos);
+    assert_non_null(buf);
+    wr_t w = wr_init(buf, c.pos);
+    pk_cmaf_init(vt, &w);
+    assert_int_equal(w.err, 0);
+    assert_int_equal(w.pos, c.pos);
+    *len = c.pos;
+    return buf;
+}
+
+/* ---- the CMAF header ---------------------------------------------------------- */
+
+static void test_init_video(void **state)
+{
+    (void)state;
+    arena_t *a = arena_new();
+    pk_view_t *v = view(a, 240);
+    size_t n;
+    uint8_t *b = init_bytes(&v->tracks[0], &n);
+    check_tree(b, n);
+
+    rd_t r = find(b, n, "ftyp");
+    assert_int_equal(rd_u32(&r), FOURCC('c', 'm', 'f', 'c'));
+    assert_int_equal(rd_u32(&r), 0);
+    int cmfc = 0, iso6 = 0;
+    while (rd_left(&r)) {
+        uint32_t brand = rd_u32(&r);
+        cmfc |= brand == FOURCC('c', 'm', 'f', 'c');
+        iso6 |= brand == FOURCC('i', 's', 'o', '6');
+    }
+    assert_true(cmfc && iso6);
+
+    r = find(b, n, "moov/mvhd");
+    assert_int_equal(rd_u32(&r), 0);                /* v0 */
+    rd_skip(&r, 8);
+    assert_int_equal(rd_u32(&r), 12800);
+    assert_int_equal(rd_u32(&r), 0);                /* duration */
+    rd_skip(&r, 4 + 2 + 10 + 36 + 24);
+    assert_int_equal(rd_u32(&r), 2);                /* next_track_ID */
+    assert_int_equal(rd_left(&r), 0);
+
+    r = find(b, n, "moov/trak/tkhd");
+    assert_int_equal(rd_u32(&r), 0x000003);         /* v0, enabled | in movie */
+    rd_skip(&r, 8);
+    assert_int_equal(rd_u32(&r), 1);                /* track_ID */
+    rd_skip(&r, 4 + 4 + 8 + 2 + 2);
+    assert_int_equal(rd_u16(&r), 0);                /* volume: video */
+    rd_skip(&r, 2 + 36);
+    assert_int_equal(rd_u32(&r), 640u << 16);
+    assert_int_equal(rd_u32(&r), 360u << 16);
+    assert_int_equal(rd_left(&r), 0);
+
+    r = find(b, n, "moov/trak/mdia/mdhd");
+    rd_skip(&r, 12);
+    assert_int_equal(rd_u32(&r), 12800);
+    assert_int_equal(rd_u32(&r), 0);
+    /* "und": ('u'-0x60)<<10 | ('n'-0x60)<<5 | ('d'-0x60) */
+    assert_int_equal(rd_u16(&r), 21 << 10 | 14 << 5 | 4);
+
+    r = find(b, n, "moov/trak/mdia/hdlr");
+    rd_skip(&r, 8);
+    assert_int_equal(rd_u32(&r), FOURCC('v', 'i', 'd', 'e'));
+    r = find(b, n, "moov/trak/mdia/minf/vmhd");
+    assert_int_equal(rd_u32(&r), 1);                /* flags 1 */
+    r = find(b, n, "moov/trak/mdia/minf/dinf/dref");
+    rd_skip(&r, 8);
+    r = find(r.p, rd_left(&r), "url ");
+    assert_int_equal(rd_u32(&r), 1);                /* self-contained */
+
+    /* the sample entry, byte for byte */
+    r = find(b, n, "moov/trak/mdia/minf/stbl/stsd");
+    rd_skip(&r, 8);
+    assert_int_equal(rd_left(&r), sizeof ventry);
+    assert_memory_equal(r.p, ventry, sizeof ventry);
+    const char *empty[] = { "moov/trak/mdia/minf/stbl/stts", "moov/trak/mdia/minf/stbl/stsc",
+                            "moov/trak/mdia/minf/stbl/stco" };
+    for (int i = 0; i < 3; i++) {
+        r = find(b, n, empty[i]);
+        assert_int_equal(rd_u32(&r), 0);
+        assert_int_equal(rd_u32(&r), 0);
+        assert_int_equal(rd_left(&r), 0);
+    }
+    r = find(b, n, "moov/trak/mdia/minf/stbl/stsz");
+    assert_int_equal(rd_left(&r), 12);
+
+    r = find(b, n, "moov/mvex/trex");
+    assert_int_equal(rd_u32(&r), 0);
+    assert_int_equal(rd_u32(&r), 1);                /* track_ID */
+    assert_int_equal(rd_u32(&r), 1);                /* sample description index */
+    /* no edit list: the view's timeline already applies it */
+    assert_false(has(b, n, "moov/trak/edts"));
+    free(b);
+    arena_free(a);
+}
+
+static void test_init_audio(void **state)
+{
+    (void)state;
+    arena_t *a = arena_new();
+    pk_view_t *v = view(a, 240);
+    size_t n;
+    uint8_t *b = init_bytes(&v->tracks[1], &n);
+    check_tree(b, n);
+    rd_t r = find(b, n, "moov/trak/tkhd");
+    rd_skip(&r, 4 + 8 + 4 + 4 + 4 + 8 + 2 + 2);
+    assert_int_equal(rd_u16(&r), 0x0100);           /* volume */
+    rd_skip(&r, 2 + 36);
+    assert_int_equal(rd_u32(&r), 0);                /* no width/height */
+    r = find(b, n, "moov/trak/mdia/mdhd");
+    rd_skip(&r, 12);
+    assert_int_equal(rd_u32(&r), 48000);
+    rd_skip(&r, 4);
+    /* the asset's language (the .ism said fra), not the file's eng */
+    assert_int_equal(rd_u16(&r), 6 << 10 | 18 << 5 | 1);
+    r = find(b, n, "moov/trak/mdia/hdlr");
+    rd_skip(&r, 8);
+    assert_int_equal(rd_u32(&r), FOURCC('s', 'o', 'u', 'n'));
+    assert_true(has(b, n, "moov/trak/mdia/minf/smhd"));
+    assert_false(has(b, n, "moov/trak/mdia/minf/vmhd"));
+    r = find(b, n, "moov/trak/mdia/minf/stbl/stsd");
+    rd_skip(&r, 8);
+    assert_memory_equal(r.p, aentry, sizeof aentry);
+    free(b);
+    arena_free(a);
+}
+
+static void test_language_packing(void **state)
+{
+    (void)state;
+    assert_int_equal(pack_language("eng"), 5 << 10 | 14 << 5 | 7);
+    assert_int_equal(pack_language("EN"), pack_language("und"));
+    assert_int_equal(pack_language("e1g"), pack_language("und"));
+    assert_int_equal(pack_language(NULL), pack_language("und"));
+}
+
+/* ---- media segments ------------------------------------------------------------ */
+
+/* What must hold for fragment k of any track in either format. */
+static void check_fragment(const pk_vtrack_t *vt, uint32_t k, const pk_plan_t *p, int smooth,
+                           frag_t *f)
+{
+    const pk_frag_t *fr = &vt->frags[k];
+    const pk_track_t *t = vt->t;
+    uint8_t *b = read_plan(p);
+
+    check_tree(b, (size_t)p->size);
+    assert_int_equal(has(b, (size_t)p->size, "styp"), !smooth);
+    parse_fragment(b, (size_t)p->size, f);
+    assert_int_equal(f->seq, k + 1);
+    assert_int_equal(f->count, fr->count);
+    assert_int_equal(f->mdat_size, f->mdat_hdr + fr->bytes);
+    assert_int_equal(f->mdat_at + f->mdat_size, p->size);
+    assert_int_equal(p->size, p->pieces[0].len + fr->bytes);
+    assert_true(p->pieces[0].data != NULL);
+    if (!smooth)
+        assert_int_equal(pk_cmaf_fragment_header_size(vt, k), p->pieces[0].len);
+    /* data_offset (moof-relative) lands on the first sample's first byte */
+    assert_int_equal((size_t)f->data_offset, f->moof_size + f->mdat_hdr);
+    size_t at = f->moof_at + (size_t)f->data_offset;
+    for (uint32_t i = 0; i < fr->count; i++) {
+        const pk_sample_t *s = &t->samples[fr->first + i];
+        assert_int_equal(f->size[i], s->size);
+        assert_int_equal(f->dur[i], pk_track_sample_duration(t, fr->first + i));
+        assert_memory_equal(b + at, media + s->pos, s->size);
+        at += s->size;
+        int sync = pk_track_is_sync(t, fr->first + i);
+        assert_int_equal(f->flags[i], sync ? 0x02000000u : 0x01010000u);
+    }
+    assert_int_equal(at, p->size);
+    free(b);
+}
+
+static void test_cmaf_video(void **state)
+{
+    (void)state;
+    arena_t *a = arena_new();
+    pk_view_t *v = view(a, 240);
+    const pk_vtrack_t *vt = &v->tracks[0];
+    assert_int_equal(v->frag_count, 2);
+    for (uint32_t k = 0; k < v->frag_count; k++) {
+        pk_plan_t p;
+        frag_t f;
+        assert_int_equal(pk_cmaf_fragment(vt, k, a, &p), 0);
+        check_fragment(vt, k, &p, 0, &f);
+        assert_int_equal(p.count, 2);               /* header, one contiguous GOP */
+        assert_true(f.tfhd_flags & 0x020000);       /* default-base-is-moof */
+        assert_int_equal(f.tfdt, vt->frags[k].time);
+        assert_int_equal(f.trun_version, 1);
+        /* durations constant: in tfhd; only the key frame differs: first_sample_flags */
+        assert_int_equal(f.trun_flags, 0x000001 | 0x000004 | 0x000200 | 0x000800);
+        for (uint32_t i = 0; i < f.count; i++)
+            assert_int_equal(f.cto[i], pk_vtrack_cto(vt, vt->frags[k].first + i));
+        /* the output timeline: each fragment's key frame is presented at its tfdt,
+         * and B-frames before it need the negative offsets of trun v1 */
+        assert_int_equal(f.cto[0], 0);
+        assert_int_equal(f.cto[2], -512);
+    }
+    assert_int_equal(vt->frags[1].time, 6 * 512);
+    arena_free(a);
+}
+
+/* Two GOPs in one fragment: key frames inside it need per-sample flags, and the
+ * gap between them in the file makes two source ranges. */
+static void test_cmaf_two_gops(void **state)
+{
+    (void)state;
+    arena_t *a = arena_new();
+    pk_view_t *v = view(a, 1000);
+    const pk_vtrack_t *vt = &v->tracks[0];
+    pk_plan_t p;
+    frag_t f;
+    assert_int_equal(v->frag_count, 1);
+    assert_int_equal(pk_cmaf_fragment(vt, 0, a, &p), 0);
+    check_fragment(vt, 0, &p, 0, &f);
+    assert_int_equal(f.count, V_N);
+    assert_int_equal(f.trun_flags, 0x000001 | 0x000200 | 0x000400 | 0x000800);
+    assert_false(f.tfhd_flags & 0x000020);
+    assert_int_equal(p.count, 3);
+    arena_free(a);
+}
+
+static void test_cmaf_audio(void **state)
+{
+    (void)state;
+    arena_t *a = arena_new();
+    pk_view_t *v = view(a, 240);
+    const pk_vtrack_t *vt = &v->tracks[1];
+    for (uint32_t k = 0; k < v->frag_count; k++) {
+        pk_plan_t p;
+        frag_t f;
+        assert_int_equal(pk_cmaf_fragment(vt, k, a, &p), 0);
+        check_fragment(vt, k, &p, 0, &f);
+        /* all sync, all 1024: both in tfhd; the trun holds sizes only */
+        assert_int_equal(f.tfhd_flags, 0x020000 | 0x000008 | 0x000020);
+        assert_int_equal(f.trun_flags, 0x000001 | 0x000200);
+        assert_int_equal(f.tfdt, vt->frags[k].time);
+    }
+    assert_int_equal(vt->frags[1].first, 11);
+    arena_free(a);
+}
+
+static void test_smooth(void **state)
+{
+    (void)state;
+    arena_t *a = arena_new();
+    pk_view_t *v = view(a, 240);
+    for (uint32_t ti = 0; ti < 2; ti++) {
+        const pk_vtrack_t *vt = &v->tracks[ti];
+        for (uint32_t k = 0; k < v->frag_count; k++) {
+            pk_plan_t p;
+            frag_t f;
+            assert_int_equal(pk_smooth_fragment(vt, k, a, &p), 0);
+            check_fragment(vt, k, &p, 1, &f);
+            /* MS-SSTR 2.2.4.6: default-base-is-moof is a reserved bit there */
+            assert_false(f.tfhd_flags & 0x020000);
+            assert_int_equal(f.tfdt, UINT64_MAX);   /* no tfdt in MS-SSTR's traf */
+            assert_int_equal(f.tfxd_time, vt->frags[k].time);
+            assert_int_equal(f.tfxd_duration, vt->frags[k].duration);
+            /* MS-SSTR 2.2.4.7: unsigned offsets, the source's own */
+            assert_int_equal(f.trun_version, 0);
+            for (uint32_t i = 0; i < f.count; i++)
+                assert_int_equal(f.cto[i], vt->t->samples[vt->frags[k].first + i].cto);
+        }
+    }
+    arena_free(a);
+}
+
+/* A source whose offsets are signed (ctts v1) and negative: Smooth needs trun v1. */
+static void test_smooth_negative_cto(void **state)
+{
+    (void)state;
+    arena_t *a = arena_new();
+    make_tracks();
+    for (uint32_t i = 0; i < V_N; i++)
+        vsamples[i].cto -= 1024;                    /* 0 1024 -512 -512 512 -512 */
+    vtrack.media_time = 0;
+    pk_view_t *v;
+    assert_int_equal(pk_view_build(&asset, 240, a, &v), 0);
+    pk_plan_t p;
+    frag_t f;
+    assert_int_equal(pk_smooth_fragment(&v->tracks[0], 0, a, &p), 0);
+    check_fragment(&v->tracks[0], 0, &p, 1, &f);
+    assert_int_equal(f.trun_version, 1);
+    assert_int_equal(f.cto[2], -512);
+    arena_free(a);
+}
+
+/* More than 4 GiB of samples: mdat gets a 64-bit largesize (14496-12 4.2). */
+static void test_mdat_largesize(void **state)
+{
+    (void)state;
+    static const pk_sample_t big[2] = { { 0, 0xF0000000u, 0 }, { 0xF0000000u, 0xF0000000u, 0 } };
+    static const pk_run_t run[1] = { { 0, 0, 2, 1024, 0 } };
+    static const pk_frag_t frag[1] = { { 0, 2, 0, 2048, 2ull * 0xF0000000u } };
+    pk_track_t t = { .type = PK_TRACK_AUDIO, .timescale = 48000, .sample_count = 2,
+                     .samples = big, .run_count = 1, .runs = run, .sync_count = 2 };
+    pk_source_t s = { .size = 2ull * 0xF0000000u, .name = "big" };
+    pk_asset_track_t at = { .track = &t, .source = &s, .name = "a", .language = "und" };
+    pk_vtrack_t vt = { .at = &at, .t = &t, .frags = frag };
+    arena_t *a = arena_new();
+    pk_plan_t p;
+    assert_int_equal(pk_cmaf_fragment(&vt, 0, a, &p), 0);
+    const uint8_t *h = p.pieces[0].data;
+    size_t hl = (size_t)p.pieces[0].len;
+    assert_int_equal(hl, pk_cmaf_fragment_header_size(&vt, 0));
+    assert_int_equal(p.size, hl + frag[0].bytes);
+    assert_int_equal(p.count, 2);                   /* the two samples are contiguous */
+    frag_t f;
+    parse_fragment(h, hl, &f);
+    assert_int_equal(f.mdat_hdr, 16);
+    assert_int_equal(f.mdat_size, 16 + frag[0].bytes);
+    assert_int_equal(f.mdat_at + 16, hl);
+    assert_int_equal((size_t)f.data_offset, f.moof_size + 16);
+    arena_free(a);
+}
+
+static void test_empty_fragment(void **state)
+{
+    (void)state;
+    arena_t *a = arena_new();
+    pk_view_t *v = view(a, 240);
+    pk_frag_t fr[2] = { v->tracks[0].frags[0], v->tracks[0].frags[1] };
+    fr[1].count = 0;                                /* a track that ends early */
+    pk_vtrack_t vt = v->tracks[0];
+    vt.frags = fr;
+    pk_plan_t p;
+    assert_int_equal(pk_cmaf_fragment(&vt, 1, a, &p), -ENOENT);
+    assert_int_equal(pk_smooth_fragment(&vt, 1, a, &p), -ENOENT);
+    arena_free(a);
+}
+
+/* Every allocation can fail: -ENOMEM, then success once none does. */
+static void test_enomem(void **state)
+{
+    (void)state;
+    arena_t *va = arena_new();
+    pk_view_t *v = view(va, 1000);
+    for (int smooth = 0; smooth < 2; smooth++) {
+        int ok = 0;
+        for (unsigned n = 1; n < 20 && !ok; n++) {
+            arena_t *a = arena_new();
+            pk_plan_t p;
+            arena_fail_after(a, n);
+            int rc = smooth ? pk_smooth_fragment(&v->tracks[0], 0, a, &p)
+                            : pk_cmaf_fragment(&v->tracks[0], 0, a, &p);
+            assert_true(rc == 0 || rc == -ENOMEM);
+            ok = rc == 0;
+            arena_free(a);
+        }
+        assert_true(ok);
+    }
+    arena_free(va);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_init_video),
+        cmocka_unit_test(test_init_audio),
+        cmocka_unit_test(test_language_packing),
+        cmocka_unit_test(test_cmaf_video),
+        cmocka_unit_test(test_cmaf_two_gops),
+        cmocka_unit_test(test_cmaf_audio),
+        cmocka_unit_test(test_smooth),
+        cmocka_unit_test(test_smooth_negative_cto),
+        cmocka_unit_test(test_mdat_largesize),
+        cmocka_unit_test(test_empty_fragment),
+        cmocka_unit_test(test_enomem),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
