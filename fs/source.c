@@ -39,8 +39,13 @@ static void close_fd(void *p)
 
 int fs_open_beneath(int dirfd, const char *rel, int flags)
 {
+    /* O_PATH takes no other flags than these (openat2(2): EINVAL otherwise) */
+    if (flags & O_PATH)
+        flags &= O_PATH | O_DIRECTORY | O_NOFOLLOW;
+    else
+        flags |= O_NOCTTY;
     struct open_how how = {
-        .flags = (uint64_t)(flags | O_CLOEXEC | O_NOCTTY),
+        .flags = (uint64_t)(flags | O_CLOEXEC),
         .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
     };
     if (!*rel || rel[0] == '/')
@@ -54,7 +59,7 @@ int fs_open_beneath(int dirfd, const char *rel, int flags)
     for (const char *p = rel; (p = strstr(p, "..")); p += 2)
         if ((p == rel || p[-1] == '/') && (p[2] == '/' || p[2] == '\0'))
             return -EXDEV;
-    fd = openat(dirfd, rel, flags | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+    fd = openat(dirfd, rel, flags | O_CLOEXEC | O_NOFOLLOW);
     return fd >= 0 ? (int)fd : -errno;
 }
 

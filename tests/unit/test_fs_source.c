@@ -76,6 +76,22 @@ static void test_beneath(void **state)
     fs_ctx_close(&ctx);
 }
 
+/* O_PATH opens (used to stat without reading) take no O_NOCTTY: openat2 would say EINVAL */
+static void test_path_only_open(void **state)
+{
+    (void)state;
+    int dir = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    CHECK(dir >= 0);
+    int fd = fs_open_beneath(dir, "sub/a.txt", O_PATH);
+    CHECK(fd >= 0);
+    close(fd);
+    fd = fs_open_beneath(dir, ".", O_RDONLY | O_DIRECTORY);
+    CHECK(fd >= 0);
+    close(fd);
+    CHECK(fs_open_beneath(dir, "escape/secret.txt", O_PATH) < 0);
+    close(dir);
+}
+
 static void test_short_read_is_bad_message(void **state)
 {
     (void)state;
@@ -115,6 +131,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_beneath),
+        cmocka_unit_test(test_path_only_open),
         cmocka_unit_test(test_short_read_is_bad_message),
         cmocka_unit_test(test_parse_size),
     };
