@@ -242,7 +242,9 @@ int pk_media_unpack(const void *blob_, size_t len, arena_t *a, pk_media_t **out)
         if ((rc = take(blob, len, &off, has_sync ? (size_t)t->sync_count * sizeof *t->sync : 0,
                        copy, a, &p)))
             return rc;
-        t->sync = has_sync ? p : NULL;
+        /* a track with no sync sample at all keeps a non-NULL empty list: NULL means all-sync */
+        static const uint32_t no_sync[1];
+        t->sync = has_sync ? (p ? p : no_sync) : NULL;
         if ((rc = take(blob, len, &off, t->entry_size, copy, a, &p)))
             return rc;
         t->entry = p;

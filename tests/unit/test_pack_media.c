@@ -146,6 +146,25 @@ static void test_blob_all_sync_track(void **state)
     free(blob);
 }
 
+/* No sync sample at all (an empty stss) must not come back as "all sync". */
+static void test_blob_no_sync_track(void **state)
+{
+    (void)state;
+    pk_track_t t;
+    pk_media_t m = make_media(&t), *back;
+    static const uint32_t none[1];
+    t.sync = none;
+    t.sync_count = 0;
+    size_t len;
+    uint8_t *blob = pack(&m, &len, 0);
+    arena_t *a = arena_new();
+    CHECK(pk_media_unpack(blob, len, a, &back) == 0);
+    CHECK(back->tracks[0].sync != NULL && back->tracks[0].sync_count == 0);
+    CHECK(!pk_track_is_sync(&back->tracks[0], 0));
+    arena_free(a);
+    free(blob);
+}
+
 /* Every truncation and every flipped byte of a blob is refused or yields a
  * consistent media: never a read outside the blob (ASan watches). */
 static void test_blob_corruption(void **state)
@@ -214,6 +233,7 @@ int main(void)
         cmocka_unit_test(test_blob_round_trip_zero_copy),
         cmocka_unit_test(test_blob_unaligned_is_copied),
         cmocka_unit_test(test_blob_all_sync_track),
+        cmocka_unit_test(test_blob_no_sync_track),
         cmocka_unit_test(test_blob_corruption),
         cmocka_unit_test(test_blob_out_of_memory),
     };
