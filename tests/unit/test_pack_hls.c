@@ -1,0 +1,1090 @@
+/* HLS playlists (pack/hls.c), checked by a small RFC 8216 reader written here: line kinds,
+ * attribute lists (§4.2), version rules (§7), target duration, EXTINF sums, URIs in the
+ * grammar's spelling, bandwidth rules. The views are built by pk_view_build over synthetic
+ * H.264/AAC/E-AC-3 tracks in memory, so the real TS and CMAF size functions run. */
+#include "test.h"
+
+#include "../../pack/hls.c"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "../../pack/codec.h"
+
+/* ---- synthetic media ---------------------------------------------------- */
+
+/* Sample entries copied from the ladder fixtures (x264 320x180, AAC-LC 48 kHz stereo) and
+ * tests/fixtures/eac3.mp4 (E-AC-3). */
+static const char avc1_hex[] =
+    "000000af61766331000000000000000100000000000000000000000000000000014000b4004800000048"
+    "00000000000000010c4c617663206c696278323634000000000000000000000000000000000000000018"
+    "ffff00000035617663430164000cffe1001a6764000cacd941419f9f011000000300100000030300f142"
+    "996001000468efbcb0fdf8f8000000001070617370000000010000000100000014627472740000c35000"
+    "0340d2000340d2";
+static const char mp4a_hex[] =
+    "0000006e6d703461000000000000000100000000000000000002001000000000bb800000000000366573"
+    "6473000000000380808025000100048080801740150000000001f4870001f48705808080051190"
+    "56e5000680808001020000001462747274000000000001f4870001f487";
+static const char ec3_hex[] =
+    "0000004565632d33000000000000000100000000000000000002001000000000bb8000000000000d6465"
+    "63330800200f000000001462747274000000000003e8000003e800";
+
+#define VTS 15360               /* video timescale: 512 ticks a frame, 30 fps */
+#define VFRAMES 287             /* 9.567 s: the last fragment is short */
+#define GOP 30
+#define ATS 48000
+#define AFRAMES 449
+
+typedef struct {
+    uint8_t entry[256];
+    pk_track_t t;
+    pk_sample_t *samples;
+    pk_run_t run;
+    uint32_t *sync;
+} synth_track_t;
+
+typedef struct {
+    arena_t *a;                 /* the view's and the tracks' memory */
+    uint8_t *data;              /* every sample's bytes */
+    size_t len, cap;
+    pk_mem_t mem;
+    pk_source_t src;
+    synth_track_t tr[6];
+    pk_asset_track_t at[6];
+    pk_asset_t asset;
+    pk_view_t *v;
+} synth_t;
+
+static void unhex(const char *hex, uint8_t *out, uint32_t *len)
+{
+    size_t n = strlen(hex) / 2;
+    for (size_t i = 0; i < n; i++) {
+        unsigned b;
+        sscanf(hex + 2 * i, "%2x", &b);
+        out[i] = (uint8_t)b;
+    }
+    *len = (uint32_t)n;
+}
+
+static uint64_t append(synth_t *s, size_t n)
+{
+    if (s->len + n > s->cap) {
+        s->cap = (s->len + n) * 2;
+        s->data = realloc(s->data, s->cap);
+        assert_non_null(s->data);
+    }
+    uint64_t at = s->len;
+    s->len += n;
+    return at;
+}
+
+/* Video: one NAL unit a sample behind a 4-byte length (IDR on each GOP start), sizes that
+ * vary so that peaks differ from averages. Audio: opaque frames. */
+static void add_track(synth_t *s, uint32_t i, pk_track_type_t type, const char *hex,
+                      const char *name, uint32_t bitrate, const char *lang, uint32_t scale)
+{
+    synth_track_t *st = &s->tr[i];
+    pk_track_t *t = &st->t;
+    int video = type == PK_TRACK_VIDEO;
+    uint32_t n = video ? VFRAMES : AFRAMES;
+
+    memset(st, 0, sizeof *st);
+    unhex(hex, st->entry, &t->entry_size);
+    if (video && scale == 2) {          /* the high rendition: 640x360 */
+        st->entry[32] = 0x02, st->entry[33] = 0x80, st->entry[34] = 0x01, st->entry[35] = 0x68;
+    }
+    t->id = 1;
+    t->type = type;
+    t->timescale = video ? VTS : ATS;
+    strcpy(t->lang, "und");
+    t->entry = st->entry;
+    assert_int_equal(pk_codec_parse_entry(st->entry, t->entry_size, t), 0);
+    st->samples = calloc(n, sizeof *st->samples);
+    st->sync = calloc(n, sizeof *st->sync);
+    for (uint32_t k = 0; k < n; k++) {
+        uint32_t size = video ? (k % GOP == 0 ? 3000 : 400 + (k % 7) * 40) * scale
+                              : 300 + (k % 5) * 7;
+        uint64_t pos = append(s, size);
+        memset(s->data + pos, (int)(0x20 + k % 64), size);
+        if (video) {
+            uint32_t nal = size - 4;
+            s->data[pos] = (uint8_t)(nal >> 24);
+            s->data[pos + 1] = (uint8_t)(nal >> 16);
+            s->data[pos + 2] = (uint8_t)(nal >> 8);
+            s->data[pos + 3] = (uint8_t)nal;
+            s->data[pos + 4] = k % GOP == 0 ? 0x65 : 0x41;
+        }
+        st->samples[k] = (pk_sample_t){ .pos = pos, .size = size };
+    }
+    for (uint32_t k = 0; k < n; k += video ? GOP : 1)
+        st->sync[t->sync_count++] = k;
+    st->run = (pk_run_t){ .dts = 0, .first = 0, .count = n, .delta = video ? 512 : 1024 };
+    t->sample_count = n;
+    t->samples = st->samples;
+    t->run_count = 1;
+    t->runs = &st->run;
+    t->sync = st->sync;
+    pk_track_finish(t);
+    s->at[i] = (pk_asset_track_t){ .track = t, .source = &s->src, .name = name,
+                                   .bitrate = bitrate, .language = lang, .src = "synth.mp4",
+                                   .line = i + 1 };
+}
+
+enum { WITH_EC3 = 1, NO_VIDEO = 2, NO_AUDIO = 4 };
+
+/* eng AAC, fra AAC, 900k 640x360, 450k 320x180 (asset order: audio first, as ladder.ism),
+ * with WITH_EC3 an E-AC-3 track last. */
+static synth_t *synth(int flags, const char *vname)
+{
+    synth_t *s = calloc(1, sizeof *s);
+    uint32_t n = 0;
+    assert_non_null(s);
+    if (!(flags & NO_AUDIO)) {
+        add_track(s, n++, PK_TRACK_AUDIO, mp4a_hex, "aac_eng_2_128000", 128000, "eng", 1);
+        add_track(s, n++, PK_TRACK_AUDIO, mp4a_hex, "aac_fra_2_96000", 96000, "fra", 1);
+    }
+    if (!(flags & NO_VIDEO)) {
+        add_track(s, n++, PK_TRACK_VIDEO, avc1_hex, vname, 450000, "und", 1);
+        add_track(s, n++, PK_TRACK_VIDEO, avc1_hex, vname, 900000, "und", 2);
+    }
+    if (flags & WITH_EC3)
+        add_track(s, n++, PK_TRACK_AUDIO, ec3_hex, "ec3_eng_6_384000", 384000, "eng", 1);
+    s->mem = (pk_mem_t){ s->data, s->len };
+    s->src = pk_source_mem(&s->mem, "synth.mp4");
+    s->asset = (pk_asset_t){ .track_count = n, .tracks = s->at };
+    s->a = arena_new();
+    assert_int_equal(pk_view_build(&s->asset, 2000, s->a, &s->v), 0);
+    return s;
+}
+
+static void synth_free(synth_t *s)
+{
+    for (uint32_t i = 0; i < 6; i++) {
+        free(s->tr[i].samples);
+        free(s->tr[i].sync);
+    }
+    free(s->data);
+    arena_free(s->a);
+    free(s);
+}
+
+static const pk_vtrack_t *track_of(const synth_t *s, const char *name, uint32_t bitrate)
+{
+    const pk_vtrack_t *vt = pk_view_track(s->v, name, bitrate);
+    assert_non_null(vt);
+    return vt;
+}
+
+/* ---- running a writer ----------------------------------------------------- */
+
+typedef int (*writer_fn)(const void *ctx, arena_t *a, wr_t *w);
+
+/* Counts, then writes into exactly that many bytes (the getattr/read contract), and checks
+ * that one byte less is -ENOSPC. Returns a NUL-terminated copy (free it) or NULL with *rc. */
+static char *run(writer_fn fn, const void *ctx, int *rc)
+{
+    arena_t *a = arena_new();
+    wr_t c = wr_counter();
+    char *buf = NULL;
+    if ((*rc = fn(ctx, a, &c)) == 0) {
+        buf = malloc(c.pos + 1);
+        wr_t w = wr_init(buf, c.pos);
+        *rc = fn(ctx, a, &w);
+        assert_int_equal(*rc, 0);
+        assert_int_equal(w.pos, c.pos);
+        buf[c.pos] = '\0';
+        if (c.pos) {
+            char *small = malloc(c.pos);
+            w = wr_init(small, c.pos - 1);
+            assert_int_equal(fn(ctx, a, &w), -ENOSPC);
+            free(small);
+        }
+    }
+    arena_free(a);
+    return buf;
+}
+
+typedef struct {
+    const synth_t *s;
+    pk_hls_format_t fmt;
+    const pk_urlopts_t *o;
+    const pk_vtrack_t *vt, *mux;
+} call_t;
+
+static int call_master(const void *ctx, arena_t *a, wr_t *w)
+{
+    const call_t *c = ctx;
+    return pk_hls_master(c->s->v, c->fmt, c->o, a, w);
+}
+
+static int call_media(const void *ctx, arena_t *a, wr_t *w)
+{
+    const call_t *c = ctx;
+    (void)a;
+    return pk_hls_media(c->s->v, c->vt, c->mux, c->fmt, c->o, w);
+}
+
+static int call_iframes(const void *ctx, arena_t *a, wr_t *w)
+{
+    const call_t *c = ctx;
+    return pk_hls_iframes(c->s->v, c->vt, c->fmt, c->o, a, w);
+}
+
+/* ---- an RFC 8216 reader --------------------------------------------------- */
+
+#define MAX_ATTRS 16
+#define MAX_LINES 256
+
+typedef struct {
+    char name[32];
+    char value[600];
+    int quoted;
+} attr_t;
+
+typedef struct {
+    char text[700];             /* the line */
+    char tag[40];               /* "EXTINF", "EXT-X-MEDIA", ... or "" for a URI line */
+    char rest[660];             /* after the ':' of a tag */
+    attr_t attrs[MAX_ATTRS];
+    int nattrs;                 /* -1: the rest is not an attribute list */
+} line_t;
+
+typedef struct {
+    line_t l[MAX_LINES];
+    int n;
+} m3u8_t;
+
+/* RFC 8216 §4.2: AttributeName=AttributeValue, comma-separated; names [A-Z0-9-], each at
+ * most once; values a quoted-string (no '"', CR, LF inside) or an unquoted run up to ','.*/
+static int parse_attrs(const char *s, attr_t *out)
+{
+    int n = 0;
+    while (*s) {
+        attr_t *a = &out[n];
+        size_t k = 0;
+        if (n == MAX_ATTRS)
+            return -1;
+        while ((*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '-')
+            a->name[k++] = *s++;
+        a->name[k] = '\0';
+        if (!k || *s++ != '=')
+            return -1;
+        k = 0;
+        a->quoted = *s == '"';
+        if (a->quoted) {
+            s++;
+            while (*s && *s != '"') {
+                if (*s == '\r' || *s == '\n')
+                    return -1;
+                a->value[k++] = *s++;
+            }
+            if (*s++ != '"')
+                return -1;
+        } else {
+            while (*s && *s != ',') {
+                if (*s == '"')
+                    return -1;
+                a->value[k++] = *s++;
+            }
+        }
+        a->value[k] = '\0';
+        for (int i = 0; i < n; i++)
+            if (strcmp(out[i].name, a->name) == 0)
+                return -1;
+        n++;
+        if (*s == ',' && s[1])
+            s++;
+        else if (*s)
+            return -1;
+    }
+    return n;
+}
+
+static const char *attr(const line_t *l, const char *name)
+{
+    for (int i = 0; i < l->nattrs; i++)
+        if (strcmp(l->attrs[i].name, name) == 0)
+            return l->attrs[i].value;
+    return NULL;
+}
+
+static void parse_m3u8(const char *text, m3u8_t *m)
+{
+    const char *p = text;
+    m->n = 0;
+    assert_true(strncmp(text, "#EXTM3U\n", 8) == 0);
+    while (*p) {
+        const char *nl = strchr(p, '\n');
+        assert_non_null(nl);                    /* every line ends with LF */
+        assert_true(m->n < MAX_LINES);
+        line_t *l = &m->l[m->n++];
+        size_t len = (size_t)(nl - p);
+        assert_true(len > 0 && len < sizeof l->text);   /* no blank line */
+        memcpy(l->text, p, len);
+        l->text[len] = '\0';
+        for (size_t i = 0; i < len; i++)
+            assert_true((unsigned char)l->text[i] >= 0x20 && l->text[i] != 0x7f);
+        l->tag[0] = l->rest[0] = '\0';
+        l->nattrs = -1;
+        if (l->text[0] == '#') {
+            assert_true(strncmp(l->text, "#EXT", 4) == 0);      /* we write no comments */
+            size_t t = strcspn(l->text + 1, ":");
+            assert_true(t < sizeof l->tag);
+            memcpy(l->tag, l->text + 1, t);
+            l->tag[t] = '\0';
+            if (l->text[1 + t] == ':') {
+                assert_true(strlen(l->text + 2 + t) < sizeof l->rest);
+                memcpy(l->rest, l->text + 2 + t, strlen(l->text + 2 + t) + 1);
+            }
+            if (strcmp(l->tag, "EXTINF") && strcmp(l->tag, "EXT-X-BYTERANGE"))
+                l->nattrs = parse_attrs(l->rest, l->attrs);
+        }
+        p = nl + 1;
+    }
+}
+
+static const line_t *find_tag(const m3u8_t *m, const char *tag)
+{
+    for (int i = 0; i < m->n; i++)
+        if (strcmp(m->l[i].tag, tag) == 0)
+            return &m->l[i];
+    return NULL;
+}
+
+static long tag_int(const m3u8_t *m, const char *tag)
+{
+    const line_t *l = find_tag(m, tag);
+    assert_non_null(l);
+    char *end;
+    long v = strtol(l->rest, &end, 10);
+    assert_true(*l->rest && *end == '\0' && v >= 0);
+    return v;
+}
+
+/* RFC 8216 §7: the lowest version the tags of m need. */
+static long needed_version(const m3u8_t *m)
+{
+    long need = 1;
+    int iframes = find_tag(m, "EXT-X-I-FRAMES-ONLY") != NULL;
+    for (int i = 0; i < m->n; i++) {
+        const line_t *l = &m->l[i];
+        if (!strcmp(l->tag, "EXTINF") && strchr(l->rest, '.') && need < 3)
+            need = 3;
+        if ((!strcmp(l->tag, "EXT-X-BYTERANGE") || !strcmp(l->tag, "EXT-X-I-FRAMES-ONLY")) &&
+            need < 4)
+            need = 4;
+        if (!strcmp(l->tag, "EXT-X-MAP") && need < (iframes ? 5 : 6))
+            need = iframes ? 5 : 6;
+    }
+    return need;
+}
+
+/* Percent-decodes a URI component; fails on what RFC 3986 pchar does not allow raw. */
+static void uri_decode(const char *s, size_t n, char *out)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '%') {
+            unsigned b;
+            assert_true(i + 2 < n);
+            assert_int_equal(sscanf(s + i + 1, "%2x", &b), 1);
+            out[k++] = (char)b;
+            i += 2;
+        } else {
+            assert_true((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                        (c >= '0' && c <= '9') || strchr("-._~!$&'()*+,;=:@/", c));
+            out[k++] = (char)c;
+        }
+    }
+    out[k] = '\0';
+}
+
+typedef struct {
+    char noun[16];              /* "Fragments", "Manifest", "QualityLevels" */
+    uint32_t bitrate;           /* QualityLevels(N)/ prefix, 0 when none */
+    char name[64];              /* decoded */
+    char time[24];              /* Fragments: digits or "i" */
+    char format[24], audiotrack[64], type[16], rest[128];
+} uri_t;
+
+/*
+ * [QualityLevels(N)/]Noun(NAME[=TIME],format=F[,audiotrack=A][,type=T]REST) with the
+ * grammar's canonical order; REST is what follows (decoded).
+ */
+static void parse_uri(const char *s, uri_t *u)
+{
+    char dec[700];
+    memset(u, 0, sizeof *u);
+    uri_decode(s, strlen(s), dec);
+    const char *p = dec;
+    if (strncmp(p, "QualityLevels(", 14) == 0) {
+        char *end;
+        u->bitrate = (uint32_t)strtoul(p + 14, &end, 10);
+        assert_true(strncmp(end, ")/", 2) == 0 && u->bitrate > 0);
+        p = end + 2;
+    }
+    size_t n = strcspn(p, "(");
+    assert_true(n < sizeof u->noun && p[n] == '(');
+    memcpy(u->noun, p, n);
+    p += n + 1;
+    size_t len = strlen(p);
+    assert_true(len > 0 && p[len - 1] == ')');
+    char body[700];
+    memcpy(body, p, len - 1);
+    body[len - 1] = '\0';
+    /* the name ends at the first '=' (Fragments) or ',' (Manifest) */
+    char *q = body;
+    n = strcspn(q, !strcmp(u->noun, "Fragments") ? "=" : ",");
+    assert_true(n > 0 && n < sizeof u->name);
+    memcpy(u->name, q, n);
+    q += n;
+    if (!strcmp(u->noun, "Fragments")) {
+        q++;
+        n = strcspn(q, ",");
+        assert_true(n > 0 && n < sizeof u->time);
+        memcpy(u->time, q, n);
+        assert_true(!strcmp(u->time, "i") || strspn(u->time, "0123456789") == n);
+        q += n;
+    }
+    assert_true(strncmp(q, ",format=", 8) == 0);
+    q += 8;
+    n = strcspn(q, ",");
+    memcpy(u->format, q, n);
+    q += n;
+    if (!strncmp(q, ",audiotrack=", 12)) {
+        q += 12;
+        n = strcspn(q, ",");
+        memcpy(u->audiotrack, q, n);
+        q += n;
+    }
+    if (!strncmp(q, ",type=", 6)) {
+        q += 6;
+        n = strcspn(q, ",");
+        memcpy(u->type, q, n);
+        q += n;
+    }
+    snprintf(u->rest, sizeof u->rest, "%s", q);
+}
+
+/* ---- checking playlists --------------------------------------------------- */
+
+typedef struct {
+    long version, target, sequence;
+    int segs;
+    uint64_t sum_ms;
+    uint64_t ms[64];
+    uri_t uri[64];
+    uint64_t range[64];         /* EXT-X-BYTERANGE length, 0 when none */
+    int has_map;
+    uri_t map;
+} media_info_t;
+
+static uint64_t parse_ms(const char *s)
+{
+    unsigned long long sec, frac;
+    char comma;
+    /* three decimals exactly, then the comma of an empty title */
+    assert_int_equal(sscanf(s, "%llu.%3llu%c", &sec, &frac, &comma), 3);
+    assert_true(comma == ',' && strlen(strchr(s, '.')) == 5);
+    return sec * 1000 + frac;
+}
+
+static void check_media(const char *text, int iframes, media_info_t *mi)
+{
+    static m3u8_t m;
+    memset(mi, 0, sizeof *mi);
+    parse_m3u8(text, &m);
+    mi->version = tag_int(&m, "EXT-X-VERSION");
+    mi->target = tag_int(&m, "EXT-X-TARGETDURATION");
+    mi->sequence = tag_int(&m, "EXT-X-MEDIA-SEQUENCE");
+    assert_true(mi->version >= needed_version(&m));
+    assert_string_equal(find_tag(&m, "EXT-X-PLAYLIST-TYPE")->rest, "VOD");
+    assert_true((find_tag(&m, "EXT-X-I-FRAMES-ONLY") != NULL) == iframes);
+    assert_string_equal(m.l[m.n - 1].text, "#EXT-X-ENDLIST");
+    const line_t *map = find_tag(&m, "EXT-X-MAP");
+    if (map) {
+        mi->has_map = 1;
+        assert_true(map->nattrs == 1 && map->attrs[0].quoted);
+        parse_uri(attr(map, "URI"), &mi->map);
+    }
+    uint64_t pending_ms = 0, pending_range = 0;
+    int have_inf = 0;
+    for (int i = 0; i < m.n; i++) {
+        const line_t *l = &m.l[i];
+        if (!strcmp(l->tag, "EXTINF")) {
+            assert_false(have_inf);
+            pending_ms = parse_ms(l->rest);
+            have_inf = 1;
+        } else if (!strcmp(l->tag, "EXT-X-BYTERANGE")) {
+            unsigned long long len, off;
+            assert_int_equal(sscanf(l->rest, "%llu@%llu", &len, &off), 2);
+            assert_true(off == 0 && len > 0);
+            pending_range = len;
+        } else if (l->text[0] != '#') {
+            assert_true(have_inf);
+            assert_true(mi->segs < 64);
+            /* §4.3.3.1: each EXTINF rounded to the nearest integer <= TARGETDURATION */
+            assert_true((long)((pending_ms + 500) / 1000) <= mi->target);
+            mi->ms[mi->segs] = pending_ms;
+            mi->range[mi->segs] = pending_range;
+            parse_uri(l->text, &mi->uri[mi->segs]);
+            assert_string_equal(mi->uri[mi->segs].noun, "Fragments");
+            assert_int_equal(mi->uri[mi->segs].bitrate, 0);    /* relative to the playlist */
+            mi->sum_ms += pending_ms;
+            mi->segs++;
+            have_inf = 0;
+            pending_range = 0;
+        }
+    }
+    assert_false(have_inf);
+    assert_true(iframes == (mi->segs && mi->range[0] != 0));
+}
+
+/* The view's own account of vt's listed fragments against what the playlist says. */
+static void check_against_view(const pk_view_t *v, const pk_vtrack_t *vt, const media_info_t *mi,
+                               const char *format)
+{
+    uint32_t first = UINT32_MAX;
+    int s = 0;
+    uint64_t ticks = 0, max_ms = 0;
+    for (uint32_t k = v->frag_begin; k < v->frag_end; k++) {
+        const pk_frag_t *f = &vt->frags[k];
+        if (!f->count)
+            continue;
+        if (first == UINT32_MAX)
+            first = k;
+        assert_true(s < mi->segs);
+        char t[24];
+        snprintf(t, sizeof t, "%llu", (unsigned long long)f->time);
+        assert_string_equal(mi->uri[s].time, t);
+        assert_string_equal(mi->uri[s].name, vt->at->name);
+        assert_string_equal(mi->uri[s].format, format);
+        /* within 1 ms of the exact duration */
+        double exact = (double)f->duration * 1000.0 / vt->t->timescale;
+        assert_true(mi->ms[s] + 1.0 >= exact && mi->ms[s] <= exact + 1.0);
+        if (mi->ms[s] > max_ms)
+            max_ms = mi->ms[s];
+        ticks += f->duration;
+        s++;
+    }
+    assert_int_equal(s, mi->segs);
+    assert_int_equal(mi->sequence, first);
+    /* the sum is the listed duration rounded: no drift */
+    uint64_t total_ms = (ticks * 1000 + vt->t->timescale / 2) / vt->t->timescale;
+    assert_int_equal(mi->sum_ms, total_ms);
+    assert_int_equal(mi->target, (long)((max_ms + 999) / 1000));
+}
+
+typedef struct {
+    int variants, iframes, media, audio_only_at;      /* audio_only_at: index or -1 */
+    const line_t *variant[16], *iframe[16], *mediat[16];
+    const line_t *variant_uri[16];
+    long version;
+} master_info_t;
+
+static m3u8_t master_m;
+
+static void check_master(const char *text, master_info_t *mi)
+{
+    m3u8_t *m = &master_m;
+    memset(mi, 0, sizeof *mi);
+    mi->audio_only_at = -1;
+    parse_m3u8(text, m);
+    mi->version = tag_int(m, "EXT-X-VERSION");
+    assert_non_null(find_tag(m, "EXT-X-INDEPENDENT-SEGMENTS"));
+    assert_null(find_tag(m, "EXTINF"));
+    for (int i = 0; i < m->n; i++) {
+        const line_t *l = &m->l[i];
+        if (l->text[0] != '#')
+            continue;
+        if (strcmp(l->tag, "EXTM3U") && strcmp(l->tag, "EXT-X-VERSION") &&
+            strcmp(l->tag, "EXT-X-INDEPENDENT-SEGMENTS"))
+            assert_true(l->nattrs > 0);
+        if (!strcmp(l->tag, "EXT-X-STREAM-INF")) {
+            assert_true(i + 1 < m->n && m->l[i + 1].text[0] != '#');
+            mi->variant[mi->variants] = l;
+            mi->variant_uri[mi->variants] = &m->l[i + 1];
+            if (!attr(l, "RESOLUTION"))
+                mi->audio_only_at = mi->variants;
+            mi->variants++;
+            long bw = atol(attr(l, "BANDWIDTH")), avg = atol(attr(l, "AVERAGE-BANDWIDTH"));
+            assert_true(bw > 0 && avg > 0 && bw >= avg);
+            assert_non_null(attr(l, "CODECS"));
+        } else if (!strcmp(l->tag, "EXT-X-I-FRAME-STREAM-INF")) {
+            mi->iframe[mi->iframes++] = l;
+            assert_true(mi->version >= 4);
+            assert_null(attr(l, "FRAME-RATE"));
+            assert_null(attr(l, "AUDIO"));
+            assert_true(atol(attr(l, "BANDWIDTH")) >= atol(attr(l, "AVERAGE-BANDWIDTH")));
+        } else if (!strcmp(l->tag, "EXT-X-MEDIA")) {
+            mi->mediat[mi->media++] = l;
+            /* AUTOSELECT must be YES where DEFAULT is */
+            if (!strcmp(attr(l, "DEFAULT"), "YES"))
+                assert_string_equal(attr(l, "AUTOSELECT"), "YES");
+        }
+    }
+    /* every AUDIO= names a group; each group has one DEFAULT=YES and unique NAMEs */
+    for (int i = 0; i < mi->variants; i++) {
+        const char *g = attr(mi->variant[i], "AUDIO");
+        if (!g)
+            continue;
+        int members = 0, defaults = 0;
+        for (int j = 0; j < mi->media; j++) {
+            if (strcmp(attr(mi->mediat[j], "GROUP-ID"), g))
+                continue;
+            members++;
+            defaults += !strcmp(attr(mi->mediat[j], "DEFAULT"), "YES");
+            for (int k = 0; k < j; k++)
+                if (!strcmp(attr(mi->mediat[k], "GROUP-ID"), g))
+                    assert_string_not_equal(attr(mi->mediat[k], "NAME"),
+                                            attr(mi->mediat[j], "NAME"));
+        }
+        assert_true(members > 0);
+        assert_int_equal(defaults, 1);
+    }
+}
+
+/* ---- tests ---------------------------------------------------------------- */
+
+static const pk_urlopts_t no_opts = { "", "", 0 };
+
+static void test_master_v4(void **state)
+{
+    (void)state;
+    synth_t *s = synth(0, "video");
+    call_t c = { s, PK_HLS_V4, &no_opts, NULL, NULL };
+    master_info_t mi;
+    int rc;
+    char *text = run(call_master, &c, &rc);
+    assert_int_equal(rc, 0);
+    check_master(text, &mi);
+    assert_int_equal(mi.version, 4);
+    assert_int_equal(mi.media, 2);
+    assert_int_equal(mi.variants, 3);                   /* 2 video + audio-only */
+    assert_int_equal(mi.iframes, 2);
+    assert_int_equal(mi.audio_only_at, 2);              /* last */
+    /* the audio-only variant is the last lines of the file */
+    assert_ptr_equal(mi.variant_uri[2], &master_m.l[master_m.n - 1]);
+
+    const line_t *eng = mi.mediat[0], *fra = mi.mediat[1];
+    assert_string_equal(attr(eng, "TYPE"), "AUDIO");
+    assert_string_equal(attr(eng, "GROUP-ID"), "audio");
+    assert_string_equal(attr(eng, "NAME"), "aac_eng_2_128000");
+    assert_string_equal(attr(eng, "LANGUAGE"), "en");
+    assert_string_equal(attr(fra, "LANGUAGE"), "fr");
+    assert_string_equal(attr(eng, "DEFAULT"), "YES");
+    assert_string_equal(attr(fra, "DEFAULT"), "NO");
+    assert_string_equal(attr(eng, "CHANNELS"), "2");
+    uri_t u;
+    parse_uri(attr(eng, "URI"), &u);
+    assert_string_equal(u.noun, "Manifest");
+    assert_int_equal(u.bitrate, 128000);
+    assert_string_equal(u.name, "aac_eng_2_128000");
+    assert_string_equal(u.format, "m3u8-aapl");
+
+    /* descending bitrate; CODECS video then audio; frame rate of a 512/15360 track */
+    const line_t *hi = mi.variant[0], *lo = mi.variant[1];
+    assert_string_equal(attr(hi, "RESOLUTION"), "640x360");
+    assert_string_equal(attr(lo, "RESOLUTION"), "320x180");
+    assert_string_equal(attr(hi, "FRAME-RATE"), "30.000");
+    assert_string_equal(attr(hi, "CODECS"), "avc1.64000c,mp4a.40.2");
+    assert_string_equal(attr(hi, "AUDIO"), "audio");
+    parse_uri(mi.variant_uri[0]->text, &u);
+    assert_int_equal(u.bitrate, 900000);
+    assert_string_equal(u.name, "video");
+    assert_string_equal(u.type, "");
+    assert_true(atol(attr(hi, "BANDWIDTH")) > atol(attr(lo, "BANDWIDTH")));
+    /* the variant carries its audio: more than the video's own average */
+    long video_avg = (long)track_of(s, "video", 900000)->avg_bitrate;
+    assert_true(atol(attr(hi, "AVERAGE-BANDWIDTH")) > video_avg);
+
+    parse_uri(attr(mi.iframe[0], "URI"), &u);
+    assert_string_equal(u.type, "keyframes");
+    assert_int_equal(u.bitrate, 900000);
+    assert_string_equal(attr(mi.iframe[0], "CODECS"), "avc1.64000c");
+    /* I-frames weigh less than the whole stream */
+    assert_true(atol(attr(mi.iframe[0], "BANDWIDTH")) < atol(attr(hi, "BANDWIDTH")));
+
+    const line_t *ao = mi.variant[2];
+    assert_string_equal(attr(ao, "CODECS"), "mp4a.40.2");
+    assert_string_equal(attr(ao, "AUDIO"), "audio");
+    parse_uri(mi.variant_uri[2]->text, &u);
+    assert_string_equal(u.name, "aac_eng_2_128000");
+    free(text);
+    synth_free(s);
+}
+
+static void test_master_cmaf_and_options(void **state)
+{
+    (void)state;
+    synth_t *s = synth(0, "video");
+    pk_urlopts_t o = { ",filter=a;b,encryption=cbcs-aapl", ",encryption=cbcs-aapl", 1 };
+    call_t c = { s, PK_HLS_CMAF, &o, NULL, NULL };
+    master_info_t mi;
+    int rc;
+    char *text = run(call_master, &c, &rc);
+    assert_int_equal(rc, 0);
+    check_master(text, &mi);
+    assert_int_equal(mi.version, 7);
+    assert_int_equal(mi.variants, 2);                   /* audio-only=false: none */
+    assert_int_equal(mi.audio_only_at, -1);
+    assert_int_equal(mi.iframes, 2);
+    uri_t u;
+    parse_uri(mi.variant_uri[1]->text, &u);
+    assert_string_equal(u.format, "m3u8-cmaf");
+    assert_string_equal(u.rest, ",filter=a;b,encryption=cbcs-aapl");
+    parse_uri(attr(mi.iframe[1], "URI"), &u);
+    assert_string_equal(u.type, "keyframes");
+    assert_string_equal(u.rest, ",filter=a;b,encryption=cbcs-aapl");
+    parse_uri(attr(mi.mediat[1], "URI"), &u);
+    assert_string_equal(u.rest, ",filter=a;b,encryption=cbcs-aapl");
+    free(text);
+    synth_free(s);
+}
+
+static void test_master_v3(void **state)
+{
+    (void)state;
+    synth_t *s = synth(0, "video");
+    call_t c = { s, PK_HLS_V3, &no_opts, NULL, NULL };
+    master_info_t mi;
+    int rc;
+    char *text = run(call_master, &c, &rc);
+    assert_int_equal(rc, 0);
+    check_master(text, &mi);
+    assert_int_equal(mi.version, 3);
+    assert_int_equal(mi.media, 0);
+    assert_int_equal(mi.iframes, 0);
+    assert_int_equal(mi.variants, 2);                   /* no audio-only variant in v3 */
+    for (int i = 0; i < 2; i++) {
+        uri_t u;
+        assert_null(attr(mi.variant[i], "AUDIO"));
+        assert_string_equal(attr(mi.variant[i], "CODECS"), "avc1.64000c,mp4a.40.2");
+        parse_uri(mi.variant_uri[i]->text, &u);
+        assert_string_equal(u.format, "m3u8-aapl-v3");
+        assert_string_equal(u.audiotrack, "aac_eng_2_128000");
+    }
+    free(text);
+    synth_free(s);
+}
+
+static void test_master_audio_only_asset(void **state)
+{
+    (void)state;
+    synth_t *s = synth(NO_VIDEO, "video");
+    /* audio-only=false cannot leave a master without variants */
+    pk_urlopts_t o = { "", "", 1 };
+    call_t c = { s, PK_HLS_V4, &o, NULL, NULL };
+    master_info_t mi;
+    int rc;
+    char *text = run(call_master, &c, &rc);
+    assert_int_equal(rc, 0);
+    check_master(text, &mi);
+    assert_int_equal(mi.media, 2);
+    assert_int_equal(mi.variants, 1);
+    assert_int_equal(mi.iframes, 0);
+    assert_string_equal(attr(mi.variant[0], "CODECS"), "mp4a.40.2");
+    free(text);
+
+    c.fmt = PK_HLS_V3;
+    text = run(call_master, &c, &rc);
+    assert_int_equal(rc, 0);
+    check_master(text, &mi);
+    assert_int_equal(mi.media, 0);
+    assert_int_equal(mi.variants, 1);
+    uri_t u;
+    parse_uri(mi.variant_uri[0]->text, &u);
+    assert_string_equal(u.name, "aac_eng_2_128000");
+    assert_string_equal(u.audiotrack, "");
+    free(text);
+    synth_free(s);
+}
+
+static void test_master_video_only_asset(void **state)
+{
+    (void)state;
+    synth_t *s = synth(NO_AUDIO, "video");
+    call_t c = { s, PK_HLS_V4, &no_opts, NULL, NULL };
+    master_info_t mi;
+    int rc;
+    char *text = run(call_master, &c, &rc);
+    assert_int_equal(rc, 0);
+    check_master(text, &mi);
+    assert_int_equal(mi.media, 0);
+    assert_int_equal(mi.variants, 2);
+    assert_null(attr(mi.variant[0], "AUDIO"));
+    assert_string_equal(attr(mi.variant[0], "CODECS"), "avc1.64000c");
+    free(text);
+    synth_free(s);
+}
+
+/* AAC and E-AC-3: a group per codec, each video variant once per group. */
+static void test_master_two_codecs(void **state)
+{
+    (void)state;
+    synth_t *s = synth(WITH_EC3, "video");
+    for (int f = 0; f < 2; f++) {
+        call_t c = { s, f ? PK_HLS_CMAF : PK_HLS_V4, &no_opts, NULL, NULL };
+        master_info_t mi;
+        int rc;
+        char *text = run(call_master, &c, &rc);
+        assert_int_equal(rc, 0);
+        check_master(text, &mi);
+        assert_int_equal(mi.media, 3);
+        assert_int_equal(mi.variants, 2 * 2 + 2);
+        assert_string_equal(attr(mi.mediat[2], "GROUP-ID"), "audio_ec-3");
+        assert_string_equal(attr(mi.mediat[2], "DEFAULT"), "YES");
+        assert_string_equal(attr(mi.variant[2], "AUDIO"), "audio_ec-3");
+        assert_string_equal(attr(mi.variant[2], "CODECS"), "avc1.64000c,ec-3");
+        assert_string_equal(attr(mi.variant[5], "CODECS"), "ec-3");
+        assert_int_equal(mi.audio_only_at, 5);
+        free(text);
+    }
+    synth_free(s);
+}
+
+static void test_media_playlists(void **state)
+{
+    (void)state;
+    synth_t *s = synth(0, "video");
+    pk_urlopts_t o = { ",filter=f,encryption=cbc", ",encryption=cbc", 0 };
+    const pk_vtrack_t *hi = track_of(s, "video", 900000);
+    const pk_vtrack_t *eng = track_of(s, "aac_eng_2_128000", 128000);
+    media_info_t mi;
+    int rc;
+    struct {
+        pk_hls_format_t fmt;
+        const pk_vtrack_t *vt, *mux;
+        const char *format;
+        long version;
+    } cases[] = {
+        { PK_HLS_V4, hi, NULL, "m3u8-aapl", 4 },
+        { PK_HLS_V4, eng, NULL, "m3u8-aapl", 4 },
+        { PK_HLS_V3, hi, eng, "m3u8-aapl-v3", 3 },
+        { PK_HLS_CMAF, hi, NULL, "cmaf", 7 },
+        { PK_HLS_CMAF, eng, NULL, "cmaf", 7 },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        call_t c = { s, cases[i].fmt, &o, cases[i].vt, cases[i].mux };
+        char *text = run(call_media, &c, &rc);
+        assert_int_equal(rc, 0);
+        check_media(text, 0, &mi);
+        assert_int_equal(mi.version, cases[i].version);
+        check_against_view(s->v, cases[i].vt, &mi, cases[i].format);
+        assert_string_equal(mi.uri[0].rest, ",encryption=cbc");    /* no filter on segments */
+        assert_string_equal(mi.uri[0].audiotrack, cases[i].mux ? "aac_eng_2_128000" : "");
+        assert_int_equal(mi.has_map, cases[i].fmt == PK_HLS_CMAF);
+        if (mi.has_map) {
+            assert_string_equal(mi.map.time, "i");
+            assert_string_equal(mi.map.format, "cmaf");
+            assert_string_equal(mi.map.rest, ",encryption=cbc");
+        }
+        free(text);
+    }
+    /* a muxed track only in v3, and only audio beside video */
+    call_t bad = { s, PK_HLS_V4, &o, hi, eng };
+    assert_null(run(call_media, &bad, &rc));
+    assert_int_equal(rc, -EINVAL);
+    bad = (call_t){ s, PK_HLS_V3, &o, eng, hi };
+    assert_null(run(call_media, &bad, &rc));
+    assert_int_equal(rc, -EINVAL);
+    synth_free(s);
+}
+
+/* A filtered view lists fragments 1..2: sequence numbers stay those of the full view. */
+static void test_media_filtered(void **state)
+{
+    (void)state;
+    synth_t *s = synth(0, "video");
+    s->v->frag_begin = 1;
+    s->v->frag_end = 3;
+    const pk_vtrack_t *lo = track_of(s, "video", 450000);
+    call_t c = { s, PK_HLS_V4, &no_opts, lo, NULL };
+    media_info_t mi;
+    int rc;
+    char *text = run(call_media, &c, &rc);
+    assert_int_equal(rc, 0);
+    check_media(text, 0, &mi);
+    assert_int_equal(mi.sequence, 1);
+    assert_int_equal(mi.segs, 2);
+    check_against_view(s->v, lo, &mi, "m3u8-aapl");
+    assert_int_equal(mi.sum_ms, pk_view_duration(s->v, 1000));
+    free(text);
+    synth_free(s);
+}
+
+static void test_media_durations_unfiltered(void **state)
+{
+    (void)state;
+    synth_t *s = synth(0, "video");
+    const pk_vtrack_t *hi = track_of(s, "video", 900000);
+    call_t c = { s, PK_HLS_V4, &no_opts, hi, NULL };
+    media_info_t mi;
+    int rc;
+    char *text = run(call_media, &c, &rc);
+    assert_int_equal(rc, 0);
+    check_media(text, 0, &mi);
+    /* 287 frames of 1/30 s in 2 s fragments: 4 x 2.000 and 1.567 */
+    assert_int_equal(mi.segs, 5);
+    assert_int_equal(mi.ms[0], 2000);
+    assert_int_equal(mi.ms[4], 1567);
+    assert_int_equal(mi.target, 2);
+    assert_int_equal(mi.sum_ms, pk_view_duration(s->v, 1000));
+    free(text);
+    synth_free(s);
+}
+
+static void test_iframes(void **state)
+{
+    (void)state;
+    synth_t *s = synth(0, "video");
+    const pk_vtrack_t *hi = track_of(s, "video", 900000);
+    media_info_t mi;
+    int rc;
+    for (int f = 0; f < 2; f++) {
+        pk_hls_format_t fmt = f ? PK_HLS_CMAF : PK_HLS_V4;
+        call_t c = { s, fmt, &no_opts, hi, NULL };
+        char *text = run(call_iframes, &c, &rc);
+        assert_int_equal(rc, 0);
+        check_media(text, 1, &mi);
+        assert_int_equal(mi.version, f ? 7 : 4);
+        check_against_view(s->v, hi, &mi, f ? "cmaf" : "m3u8-aapl");
+        assert_int_equal(mi.has_map, f);
+        for (int i = 0; i < mi.segs; i++) {
+            uint32_t k = s->v->frag_begin + (uint32_t)i;
+            uint64_t key = hi->t->samples[hi->frags[k].first].size;
+            if (f) {
+                assert_int_equal(mi.range[i], pk_cmaf_fragment_header_size(hi, k) + key);
+            } else {
+                /* PAT, PMT and a key frame's PES: more than the frame, less than the
+                 * whole segment */
+                arena_t *a = arena_new();
+                wr_t w = wr_counter();
+                assert_int_equal(pk_ts_segment(hi, NULL, k, a, &w), 0);
+                assert_true(mi.range[i] > key && mi.range[i] < w.pos);
+                assert_int_equal(mi.range[i] % 188, 0);
+                arena_free(a);
+            }
+        }
+        free(text);
+    }
+    call_t c = { s, PK_HLS_V3, &no_opts, hi, NULL };
+    assert_null(run(call_iframes, &c, &rc));
+    assert_int_equal(rc, -ENOENT);
+    c = (call_t){ s, PK_HLS_V4, &no_opts, track_of(s, "aac_eng_2_128000", 128000), NULL };
+    assert_null(run(call_iframes, &c, &rc));
+    assert_int_equal(rc, -ENOENT);
+    synth_free(s);
+}
+
+/* A name with '"', a blank and '%' cannot break a quoted string or a URI. */
+static void test_escaping(void **state)
+{
+    (void)state;
+    synth_t *s = synth(0, "my \"video\" 100%");
+    s->at[0].name = "aac \"eng\"";
+    pk_urlopts_t o = { ",filter=x\"y", "", 0 };
+    call_t c = { s, PK_HLS_V4, &o, NULL, NULL };
+    master_info_t mi;
+    int rc;
+    char *text = run(call_master, &c, &rc);
+    assert_int_equal(rc, 0);
+    check_master(text, &mi);
+    assert_string_equal(attr(mi.mediat[0], "NAME"), "aac 'eng'");
+    uri_t u;
+    parse_uri(mi.variant_uri[0]->text, &u);
+    assert_string_equal(u.name, "my \"video\" 100%");
+    assert_string_equal(u.rest, ",filter=x\"y");
+    assert_non_null(strstr(text, "Manifest(my%20%22video%22%20100%25,format=m3u8-aapl,"
+                                 "filter=x%22y)"));
+    free(text);
+
+    const pk_vtrack_t *hi = track_of(s, "my \"video\" 100%", 900000);
+    media_info_t info;
+    c = (call_t){ s, PK_HLS_CMAF, &o, hi, NULL };
+    text = run(call_media, &c, &rc);
+    assert_int_equal(rc, 0);
+    check_media(text, 0, &info);
+    assert_string_equal(info.map.name, "my \"video\" 100%");
+    assert_string_equal(info.uri[0].name, "my \"video\" 100%");
+    free(text);
+    synth_free(s);
+}
+
+static void test_language(void **state)
+{
+    (void)state;
+    static const struct { const char *in, *out; } cases[] = {
+        { "eng", ",LANGUAGE=\"en\"" }, { "FRE", ",LANGUAGE=\"fr\"" },
+        { "ger", ",LANGUAGE=\"de\"" }, { "zul", ",LANGUAGE=\"zu\"" },
+        { "aar", ",LANGUAGE=\"aa\"" }, { "qaa", ",LANGUAGE=\"qaa\"" },
+        { "en-US", ",LANGUAGE=\"en-US\"" }, { "und", "" }, { "UND", "" }, { "", "" },
+        { NULL, "" }, { "e\"n", "" }, { "-en", "" }, { "en-", "" },
+    };
+    /* the table must be sorted for the binary search */
+    for (size_t i = 1; i < sizeof lang_table / sizeof lang_table[0]; i++)
+        assert_true(strncmp(lang_table[i - 1], lang_table[i], 3) < 0);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char buf[64];
+        wr_t w = wr_init(buf, sizeof buf - 1);
+        put_language(&w, cases[i].in);
+        buf[w.pos] = '\0';
+        assert_string_equal(buf, cases[i].out);
+    }
+}
+
+/* §4.3.4.2 peak: a short last segment does not count alone. */
+static void test_rates_window(void **state)
+{
+    (void)state;
+    seg_t s[3] = { { 250000, 2000 }, { 250000, 2000 }, { 100000, 100 } };  /* ticks in ms */
+    rate_t r = rates(s, 3, 1000, 2);
+    /* sets of 1..3 s: {0}, {1}, {1,2} (2.1 s); {0,1} is 4 s, {2} alone 0.1 s */
+    assert_int_equal(r.peak, (350000ull * 8 * 1000 + 2099) / 2100);
+    assert_int_equal(r.avg, (600000ull * 8 * 1000 + 4099) / 4100);
+    /* one short segment: it stands alone */
+    r = rates(&s[2], 1, 1000, 1);
+    assert_int_equal(r.peak, 8000000);
+    assert_int_equal(r.avg, 8000000);
+}
+
+static void test_enomem(void **state)
+{
+    (void)state;
+    synth_t *s = synth(0, "video");
+    for (unsigned n = 1;; n++) {
+        arena_t *a = arena_new();
+        wr_t w = wr_counter();
+        arena_fail_after(a, n);
+        int rc = pk_hls_master(s->v, PK_HLS_V4, &no_opts, a, &w);
+        arena_free(a);
+        if (rc == 0) {
+            assert_true(n > 1);
+            break;
+        }
+        assert_int_equal(rc, -ENOMEM);
+    }
+    synth_free(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_master_v4),
+        cmocka_unit_test(test_master_cmaf_and_options),
+        cmocka_unit_test(test_master_v3),
+        cmocka_unit_test(test_master_audio_only_asset),
+        cmocka_unit_test(test_master_video_only_asset),
+        cmocka_unit_test(test_master_two_codecs),
+        cmocka_unit_test(test_media_playlists),
+        cmocka_unit_test(test_media_filtered),
+        cmocka_unit_test(test_media_durations_unfiltered),
+        cmocka_unit_test(test_iframes),
+        cmocka_unit_test(test_escaping),
+        cmocka_unit_test(test_language),
+        cmocka_unit_test(test_rates_window),
+        cmocka_unit_test(test_enomem),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
