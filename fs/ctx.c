@@ -15,6 +15,7 @@ int fs_req_begin(fs_ctx_t *ctx, fs_req_t *req)
     req->ctx = ctx;
     req->rd = NULL;
     req->newest = (struct timespec){ 0, 0 };
+    req->media = NULL;
     req->arena = arena_new();
     return req->arena ? 0 : -ENOMEM;
 }

@@ -39,6 +39,7 @@ typedef struct {
     arena_t *arena;
     ix_read_t *rd;              /* opened on first index use */
     struct timespec newest;     /* newest mtime of the sources opened so far */
+    struct fs_media_memo *media; /* media opened by this request (fs/media.c) */
 } fs_req_t;
 
 /* Starts a request. Returns 0 or -ENOMEM. */

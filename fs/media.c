@@ -56,9 +56,38 @@ static void to_index(fs_req_t *req, const ix_file_key_t *key, const pk_media_t *
     free(buf);
 }
 
+/* Media a request already opened: an asset naming one file twice (video and
+ * audio of one MP4) opens and parses it once. */
+struct fs_media_memo {
+    struct fs_media_memo *next;
+    const char *rel;
+    const pk_media_t *media;
+    const pk_source_t *source;
+};
+
+static int remember(fs_req_t *req, const char *rel, const pk_media_t *m, const pk_source_t *src)
+{
+    struct fs_media_memo *mm = arena_alloc(req->arena, sizeof *mm);
+    if (!mm || !(mm->rel = arena_strdup(req->arena, rel)))
+        return -ENOMEM;
+    mm->media = m;
+    mm->source = src;
+    mm->next = req->media;
+    req->media = mm;
+    return 0;
+}
+
 int fs_media_open(fs_req_t *req, const char *rel, const pk_media_t **out,
                   const pk_source_t **source)
 {
+    for (const struct fs_media_memo *mm = req->media; mm; mm = mm->next) {
+        if (strcmp(mm->rel, rel) == 0) {
+            *out = mm->media;
+            if (source)
+                *source = mm->source;
+            return 0;
+        }
+    }
     fs_ctx_t *ctx = req->ctx;
     uint64_t t0 = now_ns();
     pk_source_t *src = arena_alloc(req->arena, sizeof *src);
@@ -83,7 +112,7 @@ int fs_media_open(fs_req_t *req, const char *rel, const pk_media_t **out,
     if ((rc = from_index(req, &key, out)) == 0) {
         atomic_fetch_add(&ctx->index_hits, 1);
         atomic_fetch_add(&ctx->load_ns, now_ns() - t0);
-        return 0;
+        return remember(req, rel, *out, src);
     }
     if ((rc = pk_mp4_open(src, req->arena, &m)) < 0)
         return rc;
@@ -91,7 +120,7 @@ int fs_media_open(fs_req_t *req, const char *rel, const pk_media_t **out,
     atomic_fetch_add(&ctx->parsed, 1);
     atomic_fetch_add(&ctx->load_ns, now_ns() - t0);
     *out = m;
-    return 0;
+    return remember(req, rel, m, src);
 }
 
 struct ism_ctx {
