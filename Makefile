@@ -7,12 +7,14 @@
 # SAN        sanitizers of the test build (`make check`, `make asan`).
 # NODEPS=1   skip scripts/deps.sh (packages are already installed).
 # BUILD      where objects and test binaries go.
+# V=1        print the full compiler command lines.
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 PREFIX  ?= /usr/local
 SAN     ?= -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 # -----------------------------------------------------------------------------
 
+Q       := $(if $(V),,@)
 WARN    := -Wall -Wextra -Wshadow -Wformat=2 -Werror
 STD     := -std=c17 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64
 PKGS    := fuse3 libxml-2.0 libcrypto jansson
@@ -40,24 +42,28 @@ deps:
 	@[ -n "$(NODEPS)" ] || scripts/deps.sh
 
 ismfs: $(REL)/ismfs
-	cp $< $@
+	@cp $< $@
 
 $(REL)/ismfs: $(patsubst %.c,$(REL)/%.o,$(FS_SRC) $(LIB_SRC))
-	$(CC) $(CFLAGS) -o $@ $^ $(PKGLIBS)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(PKGLIBS)
 
 $(REL)/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(ALL_CFLAGS) -c -o $@ $<
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS) $(ALL_CFLAGS) -c -o $@ $<
 
 # ---- test build: everything with ASan+UBSan -------------------------------
 TCFLAGS := -O1 -g $(SAN)
 
 $(ASAN)/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(TCFLAGS) $(ALL_CFLAGS) -c -o $@ $<
+	@echo "  CC asan $<"
+	$(Q)$(CC) $(TCFLAGS) $(ALL_CFLAGS) -c -o $@ $<
 
 $(ASAN)/ismfs: $(patsubst %.c,$(ASAN)/%.o,$(FS_SRC) $(LIB_SRC))
-	$(CC) $(TCFLAGS) -o $@ $^ $(PKGLIBS)
+	@echo "  LD asan $@"
+	$(Q)$(CC) $(TCFLAGS) -o $@ $^ $(PKGLIBS)
 
 # A unit test tests/unit/test_<module>_<file>.c includes <module>/<file>.c (to
 # reach its statics) and links the rest of its module only, plus what that
@@ -80,7 +86,8 @@ $(ASAN)/tests/$(basename $(notdir $(1))): $(1) \
         $(foreach m,$(call mod_of,$(1)) $(dep_mods_$(call mod_of,$(1))),\
             $(call objs_in,$(m),$(call mod_of,$(1))/$(call file_of,$(1)).c))
 	@mkdir -p $$(@D)
-	$$(CC) $$(TCFLAGS) $$(ALL_CFLAGS) -Itests/unit -o $$@ $$< $$(filter %.o,$$^) $$(libs_$(call mod_of,$(1)))
+	@echo "  LD test $$@"
+	$$(Q)$$(CC) $$(TCFLAGS) $$(ALL_CFLAGS) -Itests/unit -o $$@ $$< $$(filter %.o,$$^) $$(libs_$(call mod_of,$(1)))
 endef
 $(foreach t,$(UNIT_SRC),$(eval $(call unit_rule,$(t))))
 
