@@ -9,9 +9,10 @@
  * counter at the start of segment k is the PID's packet count in segments 0..k-1,
  * modulo 16, so concatenated segments show no CC error.
  *
- * Timestamps: 90 kHz, PTS = pts_out and DTS = dts_out - cto_shift (so DTS <= PTS
- * even where the output timeline has negative composition offsets), both plus
- * PK_TS_OFFSET.
+ * Timestamps: 90 kHz, PTS = pts_out and DTS = dts_out - cto_shift + min(0, the
+ * track's lowest source composition offset) (so DTS <= PTS even where the output
+ * timeline has negative composition offsets, and where the source has them too:
+ * ctts v1 / trun v1), both plus PK_TS_OFFSET.
  */
 #ifndef PK_TS_H
 #define PK_TS_H
