@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "../pack/log.h"
+#include "assets.h"
 
 int fs_req_begin(fs_ctx_t *ctx, fs_req_t *req)
 {
@@ -16,6 +17,7 @@ int fs_req_begin(fs_ctx_t *ctx, fs_req_t *req)
     req->rd = NULL;
     req->newest = (struct timespec){ 0, 0 };
     req->media = NULL;
+    req->copy_media = 0;
     req->arena = arena_new();
     return req->arena ? 0 : -ENOMEM;
 }
@@ -38,7 +40,8 @@ int fs_ctx_open(fs_ctx_t *ctx, const char *src_root, const fs_options_t *opt)
         PK_ERROR("%s: %s", src_root, strerror(errno));
         return rc;
     }
-    if (!(ctx->src_root = strdup(src_root))) {
+    if (!(ctx->src_root = strdup(src_root)) || fs_assets_init(ctx) < 0) {
+        free(ctx->src_root);
         close(ctx->src_fd);
         return -ENOMEM;
     }
@@ -55,6 +58,7 @@ int fs_ctx_open(fs_ctx_t *ctx, const char *src_root, const fs_options_t *opt)
 
 void fs_ctx_close(fs_ctx_t *ctx)
 {
+    fs_assets_free(ctx);
     ix_close(ctx->ix);
     ctx->ix = NULL;
     if (ctx->src_fd >= 0)

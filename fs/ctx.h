@@ -27,6 +27,7 @@ typedef struct {
     atomic_uint_fast64_t parsed;     /* media files parsed from their bytes */
     atomic_uint_fast64_t index_hits; /* media loaded from the index without parsing */
     atomic_uint_fast64_t load_ns;    /* time spent obtaining media (parse or index load) */
+    struct fs_asset_cache *assets;   /* built assets shared by requests (fs/assets.c) */
 } fs_ctx_t;
 
 /*
@@ -40,6 +41,7 @@ typedef struct {
     ix_read_t *rd;              /* opened on first index use */
     struct timespec newest;     /* newest mtime of the sources opened so far */
     struct fs_media_memo *media; /* media opened by this request (fs/media.c) */
+    int copy_media;             /* copy media out of the index (they outlive the request) */
 } fs_req_t;
 
 /* Starts a request. Returns 0 or -ENOMEM. */

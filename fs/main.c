@@ -14,13 +14,15 @@
 #include "../pack/log.h"
 #include "ctx.h"
 #include "inspect.h"
+#include "mount.h"
+#include "version.h"
 #include "view.h"
 
-#define ISMFS_VERSION "0.1.0"
 
 static void usage(FILE *out)
 {
-    fputs("usage: ismfs [OPTIONS] COMMAND ...\n"
+    fputs("usage: ismfs SRC MNT [-f] [-d] [-o OPTIONS]   mount (ismfs SRC MNT --help: options)\n"
+          "       ismfs [OPTIONS] COMMAND ...\n"
           "\n"
           "commands:\n"
           "  inspect FILE.mp4|ASSET.ism   tracks, codecs, durations, GOPs as a table\n"
@@ -294,8 +296,34 @@ static int cmd_cache(cli_t *c)
     return rc < 0 ? 1 : 0;
 }
 
+/* `ismfs SRC MNT ...` mounts; anything whose first word is a command is the CLI. */
+static int is_mount(int argc, char **argv)
+{
+    static const char *const commands[] = { "inspect", "cache", "cat", "ls" };
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-o") == 0) {
+            i++;
+            continue;
+        }
+        if (argv[i][0] == '-')
+            continue;
+        for (size_t k = 0; k < sizeof commands / sizeof *commands; k++)
+            if (strcmp(argv[i], commands[k]) == 0)
+                return 0;
+        return 1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (is_mount(argc, argv)) {
+        xmlInitParser();
+        int status = fs_mount_main(argc, argv);
+        xmlCleanupParser();
+        return status;
+    }
+
     cli_t c = { .opt = { .cache_size = 1ull << 30, .fragment_ms = 2000 } };
     int rc = parse_args(&c, argc, argv), status = 2;
 

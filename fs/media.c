@@ -30,7 +30,9 @@ static int from_index(fs_req_t *req, const ix_file_key_t *key, const pk_media_t 
         return rc;
     if ((rc = ix_media_get(req->rd, key, &blob, &len)) < 0)
         return rc;
-    if ((rc = pk_media_unpack(blob, len, req->arena, &m)) < 0) {
+    rc = req->copy_media ? pk_media_unpack_copy(blob, len, req->arena, &m)
+                         : pk_media_unpack(blob, len, req->arena, &m);
+    if (rc < 0) {
         /* a blob this build cannot read: parse again and overwrite it */
         PK_WARN("%s: index entry unreadable, parsing again", key->path);
         return -ENOENT;
@@ -56,20 +58,14 @@ static void to_index(fs_req_t *req, const ix_file_key_t *key, const pk_media_t *
     free(buf);
 }
 
-/* Media a request already opened: an asset naming one file twice (video and
- * audio of one MP4) opens and parses it once. */
-struct fs_media_memo {
-    struct fs_media_memo *next;
-    const char *rel;
-    const pk_media_t *media;
-    const pk_source_t *source;
-};
-
-static int remember(fs_req_t *req, const char *rel, const pk_media_t *m, const pk_source_t *src)
+static int remember(fs_req_t *req, const ix_file_key_t *key, const pk_media_t *m,
+                    const pk_source_t *src)
 {
     struct fs_media_memo *mm = arena_alloc(req->arena, sizeof *mm);
-    if (!mm || !(mm->rel = arena_strdup(req->arena, rel)))
+    if (!mm || !(mm->rel = arena_strdup(req->arena, key->path)))
         return -ENOMEM;
+    mm->id = *key;
+    mm->id.path = mm->rel;
     mm->media = m;
     mm->source = src;
     mm->next = req->media;
@@ -112,7 +108,7 @@ int fs_media_open(fs_req_t *req, const char *rel, const pk_media_t **out,
     if ((rc = from_index(req, &key, out)) == 0) {
         atomic_fetch_add(&ctx->index_hits, 1);
         atomic_fetch_add(&ctx->load_ns, now_ns() - t0);
-        return remember(req, rel, *out, src);
+        return remember(req, &key, *out, src);
     }
     if ((rc = pk_mp4_open(src, req->arena, &m)) < 0)
         return rc;
@@ -120,7 +116,7 @@ int fs_media_open(fs_req_t *req, const char *rel, const pk_media_t **out,
     atomic_fetch_add(&ctx->parsed, 1);
     atomic_fetch_add(&ctx->load_ns, now_ns() - t0);
     *out = m;
-    return remember(req, rel, m, src);
+    return remember(req, &key, m, src);
 }
 
 struct ism_ctx {

@@ -9,11 +9,23 @@
 #include "../pack/media.h"
 #include "ctx.h"
 
+/* Media a request opened (req->media, newest first): an asset naming one file
+ * twice (video and audio of one MP4) opens and parses it once, and the asset
+ * cache learns the identity of every file an asset is made of. */
+struct fs_media_memo {
+    struct fs_media_memo *next;
+    const char *rel;
+    ix_file_key_t id;           /* the file as it was opened (id.path == rel) */
+    const pk_media_t *media;
+    const pk_source_t *source;
+};
+
 /*
  * The media of source file `rel` (below SRC). From the index when the file's
  * (path, dev, ino, size, mtime) is there, else parsed and stored. When `source`
  * is not NULL it receives the open file to read samples from. Both live until
- * fs_req_end(). Returns 0 or a negative errno: the file's open error, -EBADMSG
+ * fs_req_end(). With req->copy_media the tables are copied out of the index, so
+ * they outlive the request's read snapshot. Returns 0 or a negative errno: the file's open error, -EBADMSG
  * (malformed; logged with file, box and offset), -ENOTSUP, -ENOMEM.
  */
 int fs_media_open(fs_req_t *req, const char *rel, const pk_media_t **out,

@@ -37,6 +37,11 @@ static void close_fd(void *p)
     close(((struct fd_source *)p)->fd);
 }
 
+int fs_source_fd(const pk_source_t *src)
+{
+    return src->read == fd_read ? ((const struct fd_source *)src->ctx)->fd : -1;
+}
+
 int fs_open_beneath(int dirfd, const char *rel, int flags)
 {
     /* O_PATH takes no other flags than these (openat2(2): EINVAL otherwise) */

@@ -18,6 +18,9 @@
  */
 int fs_source_open(fs_req_t *req, const char *rel, pk_source_t *src, struct stat *st);
 
+/* The fd behind a source made by fs_source_open, or -1 for any other source. */
+int fs_source_fd(const pk_source_t *src);
+
 /* Opens `rel` beneath dirfd the same way; returns the fd or a negative errno. */
 int fs_open_beneath(int dirfd, const char *rel, int flags);
 

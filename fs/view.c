@@ -13,6 +13,7 @@
 #include "../pack/smooth.h"
 #include "../pack/ts.h"
 #include "../pack/view.h"
+#include "assets.h"
 #include "media.h"
 #include "path.h"
 #include "source.h"
@@ -96,19 +97,24 @@ typedef struct {
     pk_urlopts_t opts;
 } asset_t;
 
+/* The asset from the cache, held until the request ends. */
 static int open_asset(fs_req_t *req, const char *ism, asset_t *as)
 {
-    const pk_asset_t *a;
+    fs_asset_t *a;
     int rc;
     memset(as, 0, sizeof *as);
     as->ism = ism;
     as->opts = (pk_urlopts_t){ "", "", 0 };
-    if ((rc = fs_asset_open(req, ism, &a)) < 0 ||
-        (rc = pk_view_build(a, req->ctx->opt.fragment_ms, req->arena, &as->view)) < 0) {
-        if (rc == -ENOENT)
-            PK_ERROR("%s: no video or audio track to serve", ism);
-        return rc == -ENOMEM ? rc : -EIO;
+    if ((rc = fs_asset_get(req->ctx, ism, &a)) < 0)
+        return rc;
+    if (arena_defer(req->arena, fs_asset_release, a) < 0) {
+        fs_asset_release(a);
+        return -ENOMEM;
     }
+    as->view = a->view;
+    if (a->newest.tv_sec > req->newest.tv_sec ||
+        (a->newest.tv_sec == req->newest.tv_sec && a->newest.tv_nsec > req->newest.tv_nsec))
+        req->newest = a->newest;
     for (uint32_t i = 0; i < as->view->track_count && !as->default_audio; i++)
         if (as->view->tracks[i].t->type == PK_TRACK_AUDIO)
             as->default_audio = &as->view->tracks[i];

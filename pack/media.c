@@ -203,11 +203,10 @@ static int check_track(const pk_track_t *t)
     return 0;
 }
 
-int pk_media_unpack(const void *blob_, size_t len, arena_t *a, pk_media_t **out)
+static int unpack(const void *blob_, size_t len, int copy, arena_t *a, pk_media_t **out)
 {
     const uint8_t *blob = blob_;
     struct blob_header h;
-    int copy = ((uintptr_t)blob & 7) != 0;
     int rc;
 
     if (len < sizeof h)
@@ -260,4 +259,14 @@ int pk_media_unpack(const void *blob_, size_t len, arena_t *a, pk_media_t **out)
     m->fragmented = (int)h.fragmented;
     *out = m;
     return 0;
+}
+
+int pk_media_unpack(const void *blob, size_t len, arena_t *a, pk_media_t **out)
+{
+    return unpack(blob, len, ((uintptr_t)blob & 7) != 0, a, out);
+}
+
+int pk_media_unpack_copy(const void *blob, size_t len, arena_t *a, pk_media_t **out)
+{
+    return unpack(blob, len, 1, a, out);
 }

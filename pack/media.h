@@ -122,4 +122,7 @@ const char *pk_track_type_name(pk_track_type_t type);
 void pk_media_pack(const pk_media_t *m, wr_t *w);
 int pk_media_unpack(const void *blob, size_t len, arena_t *a, pk_media_t **out);
 
+/* As pk_media_unpack, but every table is copied into `a`: the media outlives the blob. */
+int pk_media_unpack_copy(const void *blob, size_t len, arena_t *a, pk_media_t **out);
+
 #endif

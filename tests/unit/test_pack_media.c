@@ -128,6 +128,21 @@ static void test_blob_unaligned_is_copied(void **state)
     free(buf);
 }
 
+static void test_blob_copy_outlives_blob(void **state)
+{
+    (void)state;
+    pk_track_t t;
+    pk_media_t m = make_media(&t), *back;
+    size_t len;
+    uint8_t *blob = pack(&m, &len, 0);
+    arena_t *a = arena_new();
+    CHECK(pk_media_unpack_copy(blob, len, a, &back) == 0);
+    memset(blob, 0xEE, len);
+    free(blob);
+    same_track(&t, &back->tracks[0]);      /* ASan: nothing points into the freed blob */
+    arena_free(a);
+}
+
 static void test_blob_all_sync_track(void **state)
 {
     (void)state;
@@ -232,6 +247,7 @@ int main(void)
         cmocka_unit_test(test_all_sync_when_no_list),
         cmocka_unit_test(test_blob_round_trip_zero_copy),
         cmocka_unit_test(test_blob_unaligned_is_copied),
+        cmocka_unit_test(test_blob_copy_outlives_blob),
         cmocka_unit_test(test_blob_all_sync_track),
         cmocka_unit_test(test_blob_no_sync_track),
         cmocka_unit_test(test_blob_corruption),

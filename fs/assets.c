@@ -1,0 +1,236 @@
+#include "assets.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../pack/log.h"
+#include "media.h"
+#include "source.h"
+
+struct fs_asset_id {
+    char *rel;
+    uint64_t dev, ino, size;
+    int64_t mtime_ns;
+};
+
+struct fs_asset_cache {
+    pthread_mutex_t lock;
+    fs_asset_t *head;           /* entries in the table */
+    uint32_t count;
+    uint64_t clock;
+};
+
+int fs_assets_init(fs_ctx_t *ctx)
+{
+    struct fs_asset_cache *c = calloc(1, sizeof *c);
+    if (!c)
+        return -ENOMEM;
+    pthread_mutex_init(&c->lock, NULL);
+    ctx->assets = c;
+    return 0;
+}
+
+static void destroy(fs_asset_t *a)
+{
+    arena_free(a->arena);       /* the entry itself lives in its arena */
+}
+
+void fs_assets_free(fs_ctx_t *ctx)
+{
+    struct fs_asset_cache *c = ctx->assets;
+    if (!c)
+        return;
+    for (fs_asset_t *a = c->head, *next; a; a = next) {
+        next = a->next;
+        destroy(a);
+    }
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+    ctx->assets = NULL;
+}
+
+/* The identity of `rel` now; -errno when it cannot be stat'ed beneath SRC. */
+static int identify(int src_fd, const char *rel, struct fs_asset_id *id)
+{
+    struct stat st;
+    int fd = fs_open_beneath(src_fd, rel, O_PATH);
+    if (fd < 0)
+        return fd;
+    int rc = fstat(fd, &st) < 0 ? -errno : 0;
+    close(fd);
+    if (rc < 0)
+        return rc;
+    id->dev = (uint64_t)st.st_dev;
+    id->ino = (uint64_t)st.st_ino;
+    id->size = (uint64_t)st.st_size;
+    id->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+    return 0;
+}
+
+static int same(const struct fs_asset_id *a, const struct fs_asset_id *b)
+{
+    return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+           a->mtime_ns == b->mtime_ns;
+}
+
+static int still_valid(int src_fd, const fs_asset_t *a)
+{
+    for (uint32_t i = 0; i < a->id_count; i++) {
+        struct fs_asset_id now;
+        if (identify(src_fd, a->ids[i].rel, &now) < 0 || !same(&now, &a->ids[i]))
+            return 0;
+    }
+    return 1;
+}
+
+/* Builds the asset into a new entry with its own arena. */
+static int build(fs_ctx_t *ctx, const char *ism, fs_asset_t **out)
+{
+    fs_req_t req;
+    const pk_asset_t *as;
+    struct fs_asset_id ism_id, ism_after;
+    int rc;
+
+    if ((rc = identify(ctx->src_fd, ism, &ism_id)) < 0)
+        return rc;
+    if ((rc = fs_req_begin(ctx, &req)) < 0)
+        return rc;
+    req.copy_media = 1;         /* the entry outlives the index snapshot */
+    fs_asset_t *a = arena_zalloc(req.arena, sizeof *a);
+    if (!a) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    if ((rc = fs_asset_open(&req, ism, &as)) < 0 ||
+        (rc = pk_view_build(as, ctx->opt.fragment_ms, req.arena, &a->view)) < 0) {
+        if (rc == -ENOENT)
+            PK_ERROR("%s: no video or audio track to serve", ism);
+        rc = rc == -ENOMEM ? rc : -EIO;
+        goto fail;
+    }
+    uint32_t n = 1;
+    for (const struct fs_media_memo *mm = req.media; mm; mm = mm->next)
+        n++;
+    a->ids = arena_calloc(req.arena, n, sizeof *a->ids);
+    a->ism = arena_strdup(req.arena, ism);
+    if (!a->ids || !a->ism || !(ism_id.rel = arena_strdup(req.arena, ism))) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    a->ids[0] = ism_id;
+    for (const struct fs_media_memo *mm = req.media; mm; mm = mm->next) {
+        a->ids[a->id_count + 1] = (struct fs_asset_id){
+            (char *)mm->rel, mm->id.dev, mm->id.ino, mm->id.size, mm->id.mtime_ns };
+        a->id_count++;
+    }
+    a->id_count++;
+    /* the .ism read may have raced an edit: then this entry is already stale */
+    if (identify(ctx->src_fd, ism, &ism_after) < 0 || !same(&ism_after, &ism_id))
+        a->stale = 1;
+    a->newest = req.newest;
+    a->arena = req.arena;
+    ix_read_end(req.rd);        /* everything was copied out of it */
+    *out = a;
+    return 0;
+fail:
+    fs_req_end(&req);
+    return rc;
+}
+
+/* Takes `a` out of the table (lock held). */
+static void unlink_entry(struct fs_asset_cache *c, fs_asset_t *a)
+{
+    for (fs_asset_t **p = &c->head; *p; p = &(*p)->next) {
+        if (*p == a) {
+            *p = a->next;
+            c->count--;
+            break;
+        }
+    }
+    a->stale = 1;
+}
+
+int fs_asset_get(fs_ctx_t *ctx, const char *ism, fs_asset_t **out)
+{
+    struct fs_asset_cache *c = ctx->assets;
+    fs_asset_t *a, *drop = NULL;
+    int rc;
+
+    pthread_mutex_lock(&c->lock);
+    for (a = c->head; a && strcmp(a->ism, ism) != 0; a = a->next)
+        ;
+    if (a)
+        a->refs++;
+    pthread_mutex_unlock(&c->lock);
+
+    if (a) {
+        /* checked outside the lock: stat calls may block on the storage */
+        if (still_valid(ctx->src_fd, a)) {
+            pthread_mutex_lock(&c->lock);
+            a->used = ++c->clock;
+            pthread_mutex_unlock(&c->lock);
+            *out = a;
+            return 0;
+        }
+        pthread_mutex_lock(&c->lock);
+        if (!a->stale)
+            unlink_entry(c, a);
+        pthread_mutex_unlock(&c->lock);
+        fs_asset_release(a);
+    }
+
+    if ((rc = build(ctx, ism, &a)) < 0)
+        return rc;
+    a->cache = c;
+    a->refs = 1;
+    pthread_mutex_lock(&c->lock);
+    if (!a->stale) {
+        /* a concurrent build of the same asset loses its place to this one */
+        for (fs_asset_t *o = c->head; o; o = o->next) {
+            if (strcmp(o->ism, ism) == 0) {
+                unlink_entry(c, o);
+                if (o->refs == 0)
+                    drop = o;
+                break;
+            }
+        }
+        a->next = c->head;
+        c->head = a;
+        c->count++;
+        a->used = ++c->clock;
+    }
+    /* evict the least recently used unreferenced entry when full */
+    if (c->count > FS_ASSETS_MAX) {
+        fs_asset_t *lru = NULL;
+        for (fs_asset_t *o = c->head; o; o = o->next)
+            if (o->refs == 0 && (!lru || o->used < lru->used))
+                lru = o;
+        if (lru && lru != drop) {
+            unlink_entry(c, lru);
+            pthread_mutex_unlock(&c->lock);
+            destroy(lru);
+            pthread_mutex_lock(&c->lock);
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+    if (drop)
+        destroy(drop);
+    *out = a;
+    return 0;
+}
+
+void fs_asset_release(void *p)
+{
+    fs_asset_t *a = p;
+    if (!a)
+        return;
+    struct fs_asset_cache *c = a->cache;
+    pthread_mutex_lock(&c->lock);
+    int last = --a->refs == 0 && a->stale;
+    pthread_mutex_unlock(&c->lock);
+    if (last)
+        destroy(a);
+}

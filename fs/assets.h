@@ -1,0 +1,45 @@
+/*
+ * The asset cache: assets built once (server manifest read, media loaded, view
+ * cut, source files open) and shared by the requests that follow, as long as
+ * the .ism and every media file keep their identity (device, inode, size,
+ * mtime). Each use re-checks those identities, so a changed source is seen on
+ * the next lookup; a request keeps the entry it got until it ends, so one file
+ * is never served from two versions.
+ */
+#ifndef FS_ASSETS_H
+#define FS_ASSETS_H
+
+#include "../pack/view.h"
+#include "ctx.h"
+
+#define FS_ASSETS_MAX 64        /* entries kept; the least recently used unused one goes */
+
+typedef struct fs_asset {
+    const char *ism;            /* path of the .ism below SRC */
+    pk_view_t *view;            /* the asset cut into fragments: immutable */
+    struct timespec newest;     /* newest mtime of the .ism and its media */
+    /* private to fs/assets.c */
+    arena_t *arena;
+    struct fs_asset_id *ids;
+    uint32_t id_count;
+    unsigned refs;              /* guarded by the cache lock */
+    int stale;                  /* out of the table; freed at the last release */
+    uint64_t used;              /* LRU clock */
+    struct fs_asset *next;
+    struct fs_asset_cache *cache;
+} fs_asset_t;
+
+int fs_assets_init(fs_ctx_t *ctx);
+void fs_assets_free(fs_ctx_t *ctx);
+
+/*
+ * The asset of `ism` (below SRC), built or reused, with a reference the
+ * caller releases with fs_asset_release(). Returns 0, -ENOENT (no such .ism),
+ * -EIO (a malformed manifest or media, logged once per build), -ENOMEM.
+ */
+int fs_asset_get(fs_ctx_t *ctx, const char *ism, fs_asset_t **out);
+
+/* Drops a reference (void * so it can ride on arena_defer). NULL-safe. */
+void fs_asset_release(void *asset);
+
+#endif

@@ -1,0 +1,495 @@
+/*
+ * The FUSE glue: the only code that knows libfuse. Every operation is a
+ * request on the view (fs/view.h); the kernel sees a read-only tree with exact
+ * sizes and stable mtimes, so page caching stays on.
+ */
+#define FUSE_USE_VERSION 312
+#include "mount.h"
+
+#include <errno.h>
+#include <fuse.h>
+#include <fuse_lowlevel.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "../pack/log.h"
+#include "ctx.h"
+#include "source.h"
+#include "view.h"
+#include "version.h"
+
+typedef struct {
+    char *src;                  /* SRC as given */
+    fs_options_t opt;
+    fs_ctx_t ctx;
+    int ready;                  /* ctx opened (in init, after daemonizing) */
+    uid_t uid;
+    gid_t gid;
+} mount_t;
+
+/* An open file: the object's plan, valid as long as its request. */
+typedef struct {
+    fs_req_t req;
+    fs_object_t obj;
+} handle_t;
+
+static mount_t *state(void)
+{
+    return fuse_get_context()->private_data;
+}
+
+static const char *rel(const char *path)
+{
+    while (*path == '/')
+        path++;
+    return path;
+}
+
+/* What a reader sees: malformed input is an I/O error, an escape is nothing. */
+static int kernel_err(int rc)
+{
+    switch (rc) {
+    case -EBADMSG: case -ENOTSUP: case -EFBIG: return -EIO;
+    case -EXDEV: case -ELOOP: return -ENOENT;
+    }
+    return rc;
+}
+
+static void fill_stat(const mount_t *m, const fs_object_t *o, struct stat *st)
+{
+    memset(st, 0, sizeof *st);
+    st->st_mode = o->is_dir ? S_IFDIR | 0555 : S_IFREG | 0444;
+    st->st_nlink = o->is_dir ? 2 : 1;
+    st->st_size = o->is_dir ? 0 : (off_t)o->size;
+    st->st_blksize = 65536;
+    st->st_blocks = (blkcnt_t)((o->size + 511) / 512);
+    st->st_mtim = st->st_ctim = st->st_atim = o->mtime;
+    st->st_uid = m->uid;
+    st->st_gid = m->gid;
+}
+
+static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
+{
+    mount_t *m = fuse_get_context()->private_data;
+    /* attributes and contents are immutable per source identity: cache them,
+     * and let auto_cache drop pages when a source (hence mtime/size) changes */
+    cfg->auto_cache = 1;
+    cfg->entry_timeout = 1.0;
+    cfg->attr_timeout = 1.0;
+    cfg->negative_timeout = 1.0;
+    cfg->use_ino = 0;
+    cfg->nullpath_ok = 0;
+    if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+        conn->want |= FUSE_CAP_SPLICE_WRITE;
+    conn->max_readahead = conn->max_readahead > 1 << 20 ? conn->max_readahead : 1 << 20;
+    /* LMDB must not cross fork(): the environment is opened here, in the daemon */
+    if (fs_ctx_open(&m->ctx, m->src, &m->opt) == 0)
+        m->ready = 1;
+    else
+        fuse_exit(fuse_get_context()->fuse);
+    return m;
+}
+
+static void op_destroy(void *data)
+{
+    mount_t *m = data;
+    if (m->ready)
+        fs_ctx_close(&m->ctx);
+    m->ready = 0;
+}
+
+static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
+{
+    mount_t *m = state();
+    fs_req_t req;
+    fs_object_t o;
+    int rc;
+    (void)fi;
+    if ((rc = fs_req_begin(&m->ctx, &req)) < 0)
+        return rc;
+    if ((rc = fs_view_lookup(&req, rel(path), FS_VIEW_SIZE, &o)) == 0)
+        fill_stat(m, &o, st);
+    fs_req_end(&req);
+    return kernel_err(rc);
+}
+
+typedef struct {
+    mount_t *m;
+    void *buf;
+    fuse_fill_dir_t filler;
+} list_t;
+
+static int add_entry(void *p, const char *name, const fs_object_t *obj)
+{
+    list_t *l = p;
+    struct stat st;
+    fill_stat(l->m, obj, &st);
+    return l->filler(l->buf, name, &st, 0, FUSE_FILL_DIR_PLUS);
+}
+
+static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
+                      struct fuse_file_info *fi, enum fuse_readdir_flags flags)
+{
+    mount_t *m = state();
+    list_t l = { m, buf, filler };
+    fs_req_t req;
+    int rc;
+    (void)off, (void)fi, (void)flags;
+    if ((rc = fs_req_begin(&m->ctx, &req)) < 0)
+        return rc;
+    filler(buf, ".", NULL, 0, 0);
+    filler(buf, "..", NULL, 0, 0);
+    rc = fs_view_list(&req, rel(path), add_entry, &l);
+    fs_req_end(&req);
+    return kernel_err(rc);
+}
+
+static int op_open(const char *path, struct fuse_file_info *fi)
+{
+    mount_t *m = state();
+    int rc;
+    if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & (O_TRUNC | O_CREAT)))
+        return -EROFS;
+    handle_t *h = calloc(1, sizeof *h);
+    if (!h)
+        return -ENOMEM;
+    if ((rc = fs_req_begin(&m->ctx, &h->req)) < 0) {
+        free(h);
+        return rc;
+    }
+    rc = fs_view_lookup(&h->req, rel(path), FS_VIEW_CONTENT, &h->obj);
+    if (rc == 0 && h->obj.is_dir)
+        rc = -EISDIR;
+    if (rc < 0) {
+        fs_req_end(&h->req);
+        free(h);
+        return kernel_err(rc);
+    }
+    fi->fh = (uint64_t)(uintptr_t)h;
+    return 0;
+}
+
+static int op_release(const char *path, struct fuse_file_info *fi)
+{
+    handle_t *h = (handle_t *)(uintptr_t)fi->fh;
+    (void)path;
+    fs_req_end(&h->req);
+    free(h);
+    return 0;
+}
+
+static int op_read(const char *path, char *buf, size_t size, off_t off,
+                   struct fuse_file_info *fi)
+{
+    handle_t *h = (handle_t *)(uintptr_t)fi->fh;
+    (void)path;
+    if (off < 0)
+        return -EINVAL;
+    ssize_t n = pk_plan_read(&h->obj.plan, (uint64_t)off, buf, size);
+    return n < 0 ? kernel_err((int)n) : (int)n;
+}
+
+/*
+ * Zero-copy reads: box headers and generated bytes go as memory buffers (libfuse
+ * frees those with free(), hence the copies); sample data goes as (fd, offset)
+ * buffers that libfuse splices from the source file into the reply.
+ */
+static int op_read_buf(const char *path, struct fuse_bufvec **bufp, size_t size, off_t off,
+                       struct fuse_file_info *fi)
+{
+    handle_t *h = (handle_t *)(uintptr_t)fi->fh;
+    const pk_plan_t *p = &h->obj.plan;
+    uint64_t pos = 0, want = (uint64_t)off, end;
+    (void)path;
+
+    if (off < 0)
+        return -EINVAL;
+    end = want + size < p->size ? want + size : p->size;
+    size_t n = 0;
+    for (uint32_t i = 0; i < p->count; pos += p->pieces[i++].len)
+        if (pos + p->pieces[i].len > want && pos < end)
+            n++;
+    struct fuse_bufvec *v = calloc(1, sizeof *v + (n ? n : 1) * sizeof(struct fuse_buf));
+    if (!v)
+        return -ENOMEM;
+    v->count = 0;
+    pos = 0;
+    for (uint32_t i = 0; i < p->count && want < end; pos += p->pieces[i++].len) {
+        const pk_piece_t *pc = &p->pieces[i];
+        if (pos + pc->len <= want)
+            continue;
+        uint64_t in = want - pos, len = pc->len - in < end - want ? pc->len - in : end - want;
+        struct fuse_buf *b = &v->buf[v->count];
+        int fd = pc->data ? -1 : fs_source_fd(pc->src);
+        if (fd >= 0) {
+            b->flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK | FUSE_BUF_FD_RETRY;
+            b->fd = fd;
+            b->pos = (off_t)(pc->off + in);
+        } else {
+            b->mem = malloc(len ? len : 1);
+            if (!b->mem)
+                goto nomem;
+            if (pc->data)
+                memcpy(b->mem, pc->data + in, len);
+            else if (pc->src->read(pc->src->ctx, b->mem, len, pc->off + in) < 0)
+                goto io;
+        }
+        b->size = len;
+        v->count++;
+        want += len;
+    }
+    /* libfuse reads count buffers of the vector: one that is empty still needs one */
+    if (v->count == 0) {
+        v->count = 1;
+        v->buf[0].mem = NULL;
+        v->buf[0].size = 0;
+    }
+    *bufp = v;
+    return 0;
+io:
+    free(v->buf[v->count].mem);
+    for (size_t i = 0; i < v->count; i++)
+        if (!(v->buf[i].flags & FUSE_BUF_IS_FD))
+            free(v->buf[i].mem);
+    free(v);
+    return -EIO;
+nomem:
+    for (size_t i = 0; i < v->count; i++)
+        if (!(v->buf[i].flags & FUSE_BUF_IS_FD))
+            free(v->buf[i].mem);
+    free(v);
+    return -ENOMEM;
+}
+
+static int op_opendir(const char *path, struct fuse_file_info *fi)
+{
+    (void)path;
+    return (fi->flags & O_ACCMODE) != O_RDONLY ? -EROFS : 0;
+}
+
+static int op_statfs(const char *path, struct statvfs *sv)
+{
+    (void)path;
+    if (fstatvfs(state()->ctx.src_fd, sv) < 0)
+        return -errno;
+    sv->f_flag |= ST_RDONLY;
+    return 0;
+}
+
+static int op_access(const char *path, int mask)
+{
+    if (mask & W_OK)
+        return -EROFS;
+    struct stat st;
+    return op_getattr(path, &st, NULL);
+}
+
+/* Every change is refused the same way, whatever the kernel asks. */
+static int ro_create(const char *p, mode_t m, struct fuse_file_info *fi)
+{ (void)p, (void)m, (void)fi; return -EROFS; }
+static int ro_mknod(const char *p, mode_t m, dev_t d) { (void)p, (void)m, (void)d; return -EROFS; }
+static int ro_mkdir(const char *p, mode_t m) { (void)p, (void)m; return -EROFS; }
+static int ro_unlink(const char *p) { (void)p; return -EROFS; }
+static int ro_link(const char *a, const char *b) { (void)a, (void)b; return -EROFS; }
+static int ro_rename(const char *a, const char *b, unsigned f)
+{ (void)a, (void)b, (void)f; return -EROFS; }
+static int ro_chmod(const char *p, mode_t m, struct fuse_file_info *fi)
+{ (void)p, (void)m, (void)fi; return -EROFS; }
+static int ro_chown(const char *p, uid_t u, gid_t g, struct fuse_file_info *fi)
+{ (void)p, (void)u, (void)g, (void)fi; return -EROFS; }
+static int ro_truncate(const char *p, off_t o, struct fuse_file_info *fi)
+{ (void)p, (void)o, (void)fi; return -EROFS; }
+static int ro_write(const char *p, const char *b, size_t s, off_t o, struct fuse_file_info *fi)
+{ (void)p, (void)b, (void)s, (void)o, (void)fi; return -EROFS; }
+static int ro_utimens(const char *p, const struct timespec tv[2], struct fuse_file_info *fi)
+{ (void)p, (void)tv, (void)fi; return -EROFS; }
+static int ro_setxattr(const char *p, const char *n, const char *v, size_t s, int f)
+{ (void)p, (void)n, (void)v, (void)s, (void)f; return -EROFS; }
+
+static const struct fuse_operations ops = {
+    .init = op_init,
+    .destroy = op_destroy,
+    .getattr = op_getattr,
+    .readdir = op_readdir,
+    .opendir = op_opendir,
+    .open = op_open,
+    .read = op_read,
+    .read_buf = op_read_buf,
+    .release = op_release,
+    .statfs = op_statfs,
+    .access = op_access,
+    .create = ro_create,
+    .mknod = ro_mknod,
+    .mkdir = ro_mkdir,
+    .unlink = ro_unlink,
+    .rmdir = ro_unlink,
+    .symlink = ro_link,
+    .link = ro_link,
+    .rename = ro_rename,
+    .chmod = ro_chmod,
+    .chown = ro_chown,
+    .truncate = ro_truncate,
+    .write = ro_write,
+    .utimens = ro_utimens,
+    .setxattr = ro_setxattr,
+    .removexattr = ro_link,
+};
+
+/* ---- command line --------------------------------------------------------- */
+
+struct mount_cli {
+    char *src;
+    char *cache, *cache_size, *fragment;
+};
+
+#define CLI_OPT(t, p) { t, offsetof(struct mount_cli, p), 1 }
+static const struct fuse_opt cli_opts[] = {
+    CLI_OPT("cache=%s", cache),
+    CLI_OPT("cache_size=%s", cache_size),
+    CLI_OPT("fragment=%s", fragment),
+    FUSE_OPT_END
+};
+
+static int take_src(void *data, const char *arg, int key, struct fuse_args *out)
+{
+    struct mount_cli *c = data;
+    (void)out;
+    if (key == FUSE_OPT_KEY_NONOPT && !c->src) {
+        c->src = strdup(arg);
+        return 0;               /* consumed: the next one is the mountpoint */
+    }
+    return 1;
+}
+
+static void syslog_sink(int level, const char *func, const char *msg, void *ctx)
+{
+    static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
+    (void)func, (void)ctx;
+    syslog(prio[level < 0 ? 0 : level > 3 ? 3 : level], "%s", msg);
+}
+
+static void mount_usage(void)
+{
+    printf("usage: ismfs SRC MNT [-f] [-d] [-o OPTION[,OPTION...]]\n"
+           "\n"
+           "Mounts the storage tree SRC read-only at MNT; every NAME.ism server manifest\n"
+           "becomes a directory of DASH, HLS and Smooth manifests and segments.\n"
+           "\n"
+           "ismfs options (-o):\n"
+           "    cache=DIR          LMDB cache directory (default /var/cache/ismfs for root,\n"
+           "                       else $XDG_CACHE_HOME/ismfs)\n"
+           "    cache_size=SIZE    bytes the cache may use (default 1G)\n"
+           "    fragment=SECONDS   target fragment duration (default 2)\n"
+           "\n");
+}
+
+static int parse_seconds_ms(const char *s, uint32_t *ms)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || *end || !(v >= 0.1 && v <= 60))
+        return -EINVAL;
+    *ms = (uint32_t)(v * 1000 + 0.5);
+    return 0;
+}
+
+int fs_mount_main(int argc, char **argv)
+{
+    struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+    struct fuse_cmdline_opts co = { 0 };
+    struct mount_cli cli = { 0 };
+    mount_t m = { .opt = { .cache_size = 1ull << 30, .fragment_ms = 2000 } };
+    struct fuse *f = NULL;
+    int status = 1;
+
+    if (fuse_opt_parse(&args, &cli, cli_opts, take_src) < 0 ||
+        fuse_opt_add_arg(&args, "-oro,default_permissions,subtype=ismfs,fsname=ismfs") < 0 ||
+        fuse_parse_cmdline(&args, &co) < 0)
+        goto out;
+    if (co.show_help) {
+        mount_usage();
+        printf("FUSE options:\n");
+        fuse_cmdline_help();
+        fuse_lib_help(&args);
+        status = 0;
+        goto out;
+    }
+    if (co.show_version) {
+        printf("ismfs %s, libfuse %s\n", ISMFS_VERSION, fuse_pkgversion());
+        status = 0;
+        goto out;
+    }
+    if (!cli.src || !co.mountpoint) {
+        fprintf(stderr, "usage: ismfs SRC MNT [-f] [-d] [-o OPTIONS]  (see ismfs --help)\n");
+        status = 2;
+        goto out;
+    }
+    /* the daemon runs from /, so SRC must be absolute */
+    if (!(m.src = realpath(cli.src, NULL))) {
+        fprintf(stderr, "ismfs: %s: %s\n", cli.src, strerror(errno));
+        goto out;
+    }
+    struct stat st;
+    if (stat(m.src, &st) < 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "ismfs: %s: not a directory\n", cli.src);
+        goto out;
+    }
+    if ((cli.cache_size && fs_parse_size(cli.cache_size, &m.opt.cache_size) < 0) ||
+        (cli.fragment && parse_seconds_ms(cli.fragment, &m.opt.fragment_ms) < 0)) {
+        fprintf(stderr, "ismfs: bad cache_size= or fragment= (e.g. cache_size=2G, "
+                        "fragment=2)\n");
+        status = 2;
+        goto out;
+    }
+    m.opt.cache_dir = cli.cache ? strdup(cli.cache) : fs_default_cache_dir();
+    m.uid = getuid();
+    m.gid = getgid();
+    if (co.debug)
+        pk_log_level = PK_LOG_DEBUG;
+    if (!(f = fuse_new(&args, &ops, sizeof ops, &m)))
+        goto out;
+    if (fuse_mount(f, co.mountpoint) < 0)
+        goto out;
+    if (fuse_daemonize(co.foreground) < 0) {
+        fuse_unmount(f);
+        goto out;
+    }
+    if (!co.foreground) {
+        openlog("ismfs", LOG_PID, LOG_DAEMON);
+        pk_log_set_sink(syslog_sink, NULL);
+    }
+    if (fuse_set_signal_handlers(fuse_get_session(f)) < 0) {
+        fuse_unmount(f);
+        goto out;
+    }
+    int rc;
+    if (co.singlethread) {
+        rc = fuse_loop(f);
+    } else {
+        struct fuse_loop_config *lc = fuse_loop_cfg_create();
+        fuse_loop_cfg_set_clone_fd(lc, co.clone_fd);
+        fuse_loop_cfg_set_max_threads(lc, co.max_threads);
+        rc = fuse_loop_mt(f, lc);
+        fuse_loop_cfg_destroy(lc);
+    }
+    fuse_remove_signal_handlers(fuse_get_session(f));
+    fuse_unmount(f);
+    status = rc == 0 ? 0 : 1;
+out:
+    if (f)
+        fuse_destroy(f);        /* runs op_destroy: closes the cache */
+    fuse_opt_free_args(&args);
+    free(co.mountpoint);
+    free(cli.src);
+    free(cli.cache);
+    free(cli.cache_size);
+    free(cli.fragment);
+    free(m.opt.cache_dir);
+    free(m.src);
+    return status;
+}
