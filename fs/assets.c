@@ -56,11 +56,7 @@ void fs_assets_free(fs_ctx_t *ctx)
 static int identify(int src_fd, const char *rel, struct fs_asset_id *id)
 {
     struct stat st;
-    int fd = fs_open_beneath(src_fd, rel, O_PATH);
-    if (fd < 0)
-        return fd;
-    int rc = fstat(fd, &st) < 0 ? -errno : 0;
-    close(fd);
+    int rc = fs_stat_beneath(src_fd, rel, &st);
     if (rc < 0)
         return rc;
     id->dev = (uint64_t)st.st_dev;

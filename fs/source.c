@@ -68,6 +68,18 @@ int fs_open_beneath(int dirfd, const char *rel, int flags)
     return fd >= 0 ? (int)fd : -errno;
 }
 
+int fs_stat_beneath(int dirfd, const char *rel, struct stat *st)
+{
+    if (!*rel)
+        return fstat(dirfd, st) < 0 ? -errno : 0;
+    int fd = fs_open_beneath(dirfd, rel, O_PATH);
+    if (fd < 0)
+        return fd;
+    int rc = fstat(fd, st) < 0 ? -errno : 0;
+    close(fd);
+    return rc;
+}
+
 int fs_source_open(fs_req_t *req, const char *rel, pk_source_t *src, struct stat *st)
 {
     struct fd_source *s = arena_alloc(req->arena, sizeof *s);

@@ -24,6 +24,10 @@ int fs_source_fd(const pk_source_t *src);
 /* Opens `rel` beneath dirfd the same way; returns the fd or a negative errno. */
 int fs_open_beneath(int dirfd, const char *rel, int flags);
 
+/* stat() of `rel` ("" for SRC itself) resolved beneath dirfd like fs_open_beneath.
+ * Returns 0 or a negative errno. */
+int fs_stat_beneath(int dirfd, const char *rel, struct stat *st);
+
 /* Reads a whole small file (at most `max` bytes) into the request arena, NUL
  * terminated. Returns 0, -EFBIG when larger, or a negative errno. */
 int fs_read_small(fs_req_t *req, const char *rel, size_t max, char **data, size_t *len,

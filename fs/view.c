@@ -234,18 +234,9 @@ static int real_object(fs_req_t *req, const char *rel, int what, fs_object_t *ou
 
     if (ends_with(rel, n, ".filters.json"))
         return -ENOENT;         /* asset filters: read by ismfs, not shown */
-    if (!*rel) {
-        if (fstat(req->ctx->src_fd, &st) < 0)
-            return -errno;
-    } else {
-        int fd = fs_open_beneath(req->ctx->src_fd, rel, O_PATH);
-        if (fd < 0)
-            return fd;
-        int rc = fstat(fd, &st) < 0 ? -errno : 0;
-        close(fd);
-        if (rc < 0)
-            return rc;
-    }
+    int rc = fs_stat_beneath(req->ctx->src_fd, rel, &st);
+    if (rc < 0)
+        return rc;
     out->mtime = st.st_mtim;
     if (S_ISDIR(st.st_mode)) {
         out->is_dir = 1;
@@ -260,7 +251,6 @@ static int real_object(fs_req_t *req, const char *rel, int what, fs_object_t *ou
     out->size = (uint64_t)st.st_size;
     if (what == FS_VIEW_CONTENT) {
         pk_source_t *src = arena_alloc(req->arena, sizeof *src);
-        int rc;
         if (!src)
             return -ENOMEM;
         if ((rc = fs_source_open(req, rel, src, &st)) < 0 ||
@@ -285,15 +275,10 @@ static int split_asset(fs_req_t *req, const char *vpath, char **ism, const char 
             struct stat st;
             if (!prefix)
                 return -ENOMEM;
-            int fd = fs_open_beneath(req->ctx->src_fd, prefix, O_PATH);
-            if (fd >= 0) {
-                int reg = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
-                close(fd);
-                if (reg) {
-                    *ism = prefix;
-                    *inner = end ? end + 1 : "";
-                    return 1;
-                }
+            if (fs_stat_beneath(req->ctx->src_fd, prefix, &st) == 0 && S_ISREG(st.st_mode)) {
+                *ism = prefix;
+                *inner = end ? end + 1 : "";
+                return 1;
             }
         }
         if (!end)
