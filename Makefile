@@ -35,7 +35,7 @@ BUILD ?= build
 REL  := $(BUILD)/rel
 ASAN := $(BUILD)/asan
 
-.PHONY: all check test unit asan bench deps fixtures clean install
+.PHONY: all check check-long test unit asan bench deps fixtures clean install
 all: ismfs
 
 deps:
@@ -106,6 +106,12 @@ check: deps
 	@ISMFS=$(ASAN)/ismfs tests/run.sh $(UNIT_BINS)
 
 test: check
+
+# Slow extras: every entry of every fixture (the 2-hour asset too) read and sized.
+check-long: deps
+	@$(MAKE) --no-print-directory $(ASAN)/ismfs
+	@tests/make-fixtures.sh --long
+	@PACKAGE_SIZES_FULL=1 ISMFS=$(ASAN)/ismfs TESTS=package_sizes tests/run.sh
 
 bench: deps ismfs
 	@tests/make-fixtures.sh --long

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install every Debian package ismfs needs to build, test and demo.
 # Idempotent: when everything is already installed it prints nothing and exits 0.
+# Also installs the tests' npm packages (tests/package-lock.json) into tests/node_modules.
 # Usage: scripts/deps.sh [--quiet]   (run as root, or with sudo available)
 set -euo pipefail
 
@@ -20,11 +21,31 @@ missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+# Node.js and npm run the box-level tests (tests/package.json: mp4box.js). Asked of the
+# commands, not of dpkg: a machine may have them from elsewhere (a nodejs build that bundles
+# npm), and Debian's npm would not install beside that.
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 
-SUDO=
-[ "$(id -u)" -eq 0 ] || SUDO=sudo
-echo "deps: installing ${missing[*]}" >&2
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq >/dev/null
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if [ ${#missing[@]} -gt 0 ]; then
+    SUDO=
+    [ "$(id -u)" -eq 0 ] || SUDO=sudo
+    echo "deps: installing ${missing[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -qq >/dev/null
+    $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The tests' npm packages, exactly as tests/package-lock.json pins them: installed when
+# tests/node_modules is missing or was installed from another lock (a stamp holds its hash).
+root="$(cd "$(dirname "$0")/.." && pwd)"
+lock="$root/tests/package-lock.json"
+stamp="$root/tests/node_modules/.ismfs-lock.sha256"
+if [ -f "$lock" ]; then
+    want=$(sha256sum "$lock" | cut -d' ' -f1)
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+        echo "deps: npm ci --prefix tests" >&2
+        npm ci --prefix "$root/tests" --no-audit --no-fund --loglevel=error >/dev/null
+        echo "$want" >"$stamp"
+    fi
+fi
