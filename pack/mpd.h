@@ -15,7 +15,29 @@ typedef enum {
     PK_MPD_CMAF,                /* mpd-time-cmaf: isoff-live + urn:mpeg:dash:profile:cmaf:2019 */
 } pk_mpd_profile_t;
 
-/* Writes the MPD of view v through w. Returns 0 or -ENOMEM/-ENOSPC (w->err). */
+/*
+ * Writes the MPD of view v through w (count mode gives the size).
+ *
+ * AdaptationSets: video tracks of one codec family (AVC, HEVC, ...) share one;
+ * audio tracks share one per language and codecs string; the first audio set is
+ * Role main, the others alternate. A Representation's bandwidth is its asset
+ * bitrate, the number its QualityLevels() directory carries, because the
+ * templates use $Bandwidth$. presentationTimeOffset puts the first fragment of
+ * the view's range (by the reference track) at period time 0, so a trimmed
+ * view starts at 0 with audio and video still in sync. Tracks with no fragment
+ * in the range are left out.
+ *
+ * Returns 0 or w->err (-ENOSPC; -ENOMEM/-EINVAL from wr_printf).
+ */
 int pk_mpd_write(const pk_view_t *v, pk_mpd_profile_t profile, const pk_urlopts_t *o, wr_t *w);
+
+/*
+ * The language tag (RFC 5646, as DASH @lang and HLS LANGUAGE want it) of an
+ * ISO 639-2 code: the ISO 639-1 code for the common languages ("eng" -> "en",
+ * "ger" and "deu" -> "de"), other well-formed tags unchanged, NULL for "und",
+ * empty or malformed input (the caller then omits the attribute). The result is
+ * a static string or `lang` itself.
+ */
+const char *pk_mpd_lang(const char *lang);
 
 #endif

@@ -1,0 +1,464 @@
+#include "mpd.h"
+
+#include <string.h>
+#include <strings.h>
+
+#include "text.h"
+
+/* MPD-level durations are computed in 100 ns units, the AMS client timescale. */
+#define HNS 10000000u
+
+/* ISO 639-2 (B and T forms) to ISO 639-1 for the languages assets usually carry;
+ * RFC 5646 2.2.1 wants the shortest code, which DASH @lang (xs:language) follows. */
+static const char *const lang_map[][2] = {
+    { "eng", "en" }, { "fra", "fr" }, { "fre", "fr" }, { "deu", "de" }, { "ger", "de" },
+    { "spa", "es" }, { "ita", "it" }, { "por", "pt" }, { "nld", "nl" }, { "dut", "nl" },
+    { "rus", "ru" }, { "jpn", "ja" }, { "zho", "zh" }, { "chi", "zh" }, { "kor", "ko" },
+    { "ara", "ar" }, { "hin", "hi" }, { "swe", "sv" }, { "nor", "no" }, { "dan", "da" },
+    { "fin", "fi" }, { "pol", "pl" }, { "tur", "tr" }, { "ces", "cs" }, { "cze", "cs" },
+    { "ell", "el" }, { "gre", "el" }, { "heb", "he" }, { "hun", "hu" },
+};
+
+/* xs:language: [a-zA-Z]{1,8}(-[a-zA-Z0-9]{1,8})* */
+static int well_formed_lang(const char *s)
+{
+    size_t n = 0;
+    int first = 1;
+    for (const char *p = s;; p++) {
+        if (*p == '-' || *p == '\0') {
+            if (n == 0 || n > 8)
+                return 0;
+            if (*p == '\0')
+                return 1;
+            n = 0;
+            first = 0;
+        } else if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                   (!first && *p >= '0' && *p <= '9')) {
+            n++;
+        } else {
+            return 0;
+        }
+    }
+}
+
+const char *pk_mpd_lang(const char *lang)
+{
+    if (!lang || !*lang || strcasecmp(lang, "und") == 0)
+        return NULL;
+    for (size_t i = 0; i < sizeof lang_map / sizeof *lang_map; i++)
+        if (strcasecmp(lang, lang_map[i][0]) == 0)
+            return lang_map[i][1];
+    return well_formed_lang(lang) ? lang : NULL;
+}
+
+/* v * to / from, rounded to nearest, without overflow for 64-bit times. */
+static uint64_t rescale(uint64_t v, uint32_t from, uint32_t to)
+{
+    unsigned __int128 x = (unsigned __int128)v * to;
+    return (uint64_t)((x + from / 2) / from);
+}
+
+/*
+ * A track name inside a URL. Names never hold ( ) , = ; / (pk_asset_build
+ * refuses them), but may hold what would end or change a relative URL (space,
+ * '#', '?', '%'), what a template reads as a variable ('$', 23009-1 5.3.9.4.4)
+ * and UTF-8: those are percent-encoded (RFC 3986 2.1; RFC 3987 3.1 for UTF-8),
+ * which a web server serving the mount decodes back to the file name. The
+ * bytes kept literal need no XML escaping either.
+ */
+static void wr_url_name(wr_t *w, const char *s)
+{
+    static const char keep[] = "-._~!*+:@";
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+            strchr(keep, *p))
+            wr_u8(w, *p);
+        else
+            wr_printf(w, "%%%02X", *p);
+    }
+}
+
+/* Template text that is not a variable: '$' doubled (23009-1 5.3.9.4.4), XML-escaped. */
+static void wr_template_text(wr_t *w, const char *s)
+{
+    for (const char *p = s; *p; p++) {
+        if (*p == '$')
+            wr_str(w, "$$");
+        else
+            wr_xml(w, (char[2]){ *p, '\0' });
+    }
+}
+
+/* Bytes of a Unicode space separator (\p{Z}) in UTF-8 at p, else 0. */
+static size_t space_len(const unsigned char *p)
+{
+    if (p[0] == 0x20)
+        return 1;
+    if (p[0] == 0xC2 && p[1] == 0xA0)
+        return 2;
+    if ((p[0] == 0xE1 && p[1] == 0x9A && p[2] == 0x80) ||
+        (p[0] == 0xE2 && p[1] == 0x80 &&
+         ((p[2] >= 0x80 && p[2] <= 0x8A) || p[2] == 0xA8 || p[2] == 0xA9 || p[2] == 0xAF)) ||
+        (p[0] == 0xE2 && p[1] == 0x81 && p[2] == 0x9F) ||
+        (p[0] == 0xE3 && p[1] == 0x80 && p[2] == 0x80))
+        return 3;
+    return 0;
+}
+
+/* A name inside Representation@id, a StringNoWhitespaceType ([^\r\n\t \p{Z}]*):
+ * white space and control characters become '_'. */
+static void wr_id_name(wr_t *w, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        size_t n = space_len(p);
+        if (n || *p < 0x20 || *p == 0x7F) {
+            wr_u8(w, '_');
+            p += n ? n : 1;
+        } else {
+            wr_xml(w, (char[2]){ (char)*p, '\0' });
+            p++;
+        }
+    }
+}
+
+static uint32_t codec_family(const pk_track_t *t)
+{
+    switch (t->fourcc) {
+    case FOURCC('a', 'v', 'c', '3'):
+        return FOURCC('a', 'v', 'c', '1');
+    case FOURCC('h', 'e', 'v', '1'):
+        return FOURCC('h', 'v', 'c', '1');
+    default:
+        return t->fourcc;
+    }
+}
+
+static int same_lang(const char *a, const char *b)
+{
+    a = pk_mpd_lang(a);
+    b = pk_mpd_lang(b);
+    return a ? b && strcmp(a, b) == 0 : !b;
+}
+
+/* Whether two tracks belong in one AdaptationSet: video of one codec family
+ * (a player switches among them without a new decoder); audio of one language
+ * and codecs string. */
+static int same_set(const pk_vtrack_t *a, const pk_vtrack_t *b)
+{
+    if (a->t->type != b->t->type)
+        return 0;
+    if (a->t->type == PK_TRACK_VIDEO)
+        return codec_family(a->t) == codec_family(b->t);
+    return same_lang(a->at->language, b->at->language) && strcmp(a->t->codec, b->t->codec) == 0;
+}
+
+static int has_frags(const pk_view_t *v, const pk_vtrack_t *vt)
+{
+    for (uint32_t f = v->frag_begin; f < v->frag_end; f++)
+        if (vt->frags[f].count)
+            return 1;
+    return 0;
+}
+
+/* Whether a and b have the same SegmentTimeline (so one template serves both). */
+static int same_timeline(const pk_view_t *v, const pk_vtrack_t *a, const pk_vtrack_t *b)
+{
+    if (a->t->timescale != b->t->timescale)
+        return 0;
+    for (uint32_t f = v->frag_begin; f < v->frag_end; f++) {
+        const pk_frag_t *x = &a->frags[f], *y = &b->frags[f];
+        if (!x->count != !y->count || (x->count && (x->time != y->time ||
+                                                    x->duration != y->duration)))
+            return 0;
+    }
+    return 1;
+}
+
+/* The period start in vt's timescale: the reference track's first fragment of
+ * the range. One instant for every track keeps them in sync; in the reference
+ * timescale it is exactly that fragment's time, so a trimmed view starts at 0. */
+static uint64_t period_start(const pk_view_t *v, const pk_vtrack_t *vt)
+{
+    const pk_vtrack_t *r = &v->tracks[v->ref];
+    if (v->frag_begin >= v->frag_end)
+        return 0;
+    return rescale(r->frags[v->frag_begin].time, r->t->timescale, vt->t->timescale);
+}
+
+static void write_s(wr_t *w, int with_t, uint64_t t, uint64_t d, uint32_t n)
+{
+    wr_str(w, "          <S");
+    if (with_t)
+        wr_printf(w, " t=\"%llu\"", (unsigned long long)t);
+    wr_printf(w, " d=\"%llu\"", (unsigned long long)d);
+    if (n > 1)
+        wr_printf(w, " r=\"%u\"", n - 1);   /* 23009-1 5.3.9.6: r counts the repeats */
+    wr_str(w, "/>\n");
+}
+
+/* The fragments of vt in the view's range, as runs of equal durations; t is
+ * given on the first S and where a fragment does not start where the previous
+ * one ended (23009-1 5.3.9.6.3). Empty fragments (a track that ended early)
+ * have no segment. */
+static void write_timeline(wr_t *w, const pk_view_t *v, const pk_vtrack_t *vt)
+{
+    uint64_t t = 0, d = 0, end = 0;
+    uint32_t n = 0;
+    int with_t = 1;
+
+    wr_str(w, "        <SegmentTimeline>\n");
+    for (uint32_t f = v->frag_begin; f < v->frag_end; f++) {
+        const pk_frag_t *fr = &vt->frags[f];
+        if (!fr->count)
+            continue;
+        if (n && fr->time == end && fr->duration == d) {
+            n++;
+            end += d;
+            continue;
+        }
+        if (n) {
+            write_s(w, with_t, t, d, n);
+            with_t = fr->time != end;
+        }
+        t = fr->time;
+        d = fr->duration;
+        end = t + d;
+        n = 1;
+    }
+    if (n)
+        write_s(w, with_t, t, d, n);
+    wr_str(w, "        </SegmentTimeline>\n");
+}
+
+/*
+ * SegmentTemplate of vt's name and timeline. No startNumber: with $Time$ it is
+ * meaningless, and ffmpeg's DASH demuxer then asks for every segment one
+ * position late (DESIGN §4).
+ */
+static void write_template(wr_t *w, const pk_view_t *v, const pk_vtrack_t *vt, const char *seg,
+                           int indent)
+{
+    uint64_t pto = period_start(v, vt);
+    wr_printf(w, "%*s<SegmentTemplate timescale=\"%u\"", indent, "", vt->t->timescale);
+    if (pto)
+        wr_printf(w, " presentationTimeOffset=\"%llu\"", (unsigned long long)pto);
+    for (int init = 0; init < 2; init++) {
+        wr_str(w, init ? " initialization=\"" : " media=\"");
+        wr_str(w, "QualityLevels($Bandwidth$)/Fragments(");
+        wr_url_name(w, vt->at->name);
+        wr_str(w, init ? "=i,format=cmaf" : "=$Time$,format=cmaf");
+        wr_template_text(w, seg);
+        wr_str(w, ")\"");
+    }
+    wr_str(w, ">\n");
+    write_timeline(w, v, vt);
+    wr_printf(w, "%*s</SegmentTemplate>\n", indent, "");
+}
+
+static uint32_t gcd(uint32_t a, uint32_t b)
+{
+    while (b) {
+        uint32_t r = a % b;
+        a = b;
+        b = r;
+    }
+    return a;
+}
+
+/* @frameRate when the frame duration is constant; the last run may differ
+ * (encoders give the final frame its own duration). */
+static void write_frame_rate(wr_t *w, const pk_track_t *t)
+{
+    if (!t->run_count || !t->runs[0].delta || !t->timescale)
+        return;
+    uint32_t delta = t->runs[0].delta;
+    for (uint32_t i = 1; i < t->run_count; i++) {
+        int last_frame = i + 1 == t->run_count && t->runs[i].count == 1;
+        if (t->runs[i].delta != delta && !last_frame)
+            return;
+    }
+    uint32_t g = gcd(t->timescale, delta);
+    if (delta / g == 1)
+        wr_printf(w, " frameRate=\"%u\"", t->timescale / g);
+    else
+        wr_printf(w, " frameRate=\"%u/%u\"", t->timescale / g, delta / g);
+}
+
+static void write_label(wr_t *w, const char *name, int indent)
+{
+    wr_printf(w, "%*s<Label>", indent, "");
+    wr_xml(w, name);
+    wr_str(w, "</Label>\n");
+}
+
+/* One Representation; `own` = it carries its own Label and SegmentTemplate
+ * because the set's members differ in name or timeline. */
+static void write_rep(wr_t *w, const pk_view_t *v, const pk_vtrack_t *vt, uint32_t set_id,
+                      int own_label, int own_template, const char *seg)
+{
+    const pk_track_t *t = vt->t;
+    int video = t->type == PK_TRACK_VIDEO;
+
+    wr_printf(w, "      <Representation id=\"%u_%c_", set_id, video ? 'V' : 'A');
+    wr_id_name(w, vt->at->name);
+    wr_printf(w, "_%u\" bandwidth=\"%u\"", vt->at->bitrate, vt->at->bitrate);
+    if (t->codec[0]) {
+        wr_str(w, " codecs=\"");
+        wr_xml(w, t->codec);
+        wr_str(w, "\"");
+    }
+    if (video) {
+        if (t->width && t->height)
+            wr_printf(w, " width=\"%u\" height=\"%u\"", t->width, t->height);
+        write_frame_rate(w, t);
+    } else if (t->sample_rate) {
+        wr_printf(w, " audioSamplingRate=\"%u\"", t->sample_rate);
+    }
+    int audio_config = !video && t->channels;
+    if (!audio_config && !own_label && !own_template) {
+        wr_str(w, "/>\n");
+        return;
+    }
+    wr_str(w, ">\n");
+    /* children in the order of RepresentationBaseType, then RepresentationType */
+    if (audio_config)
+        wr_printf(w, "        <AudioChannelConfiguration "
+                     "schemeIdUri=\"urn:mpeg:dash:23003:3:audio_channel_configuration:2011\" "
+                     "value=\"%u\"/>\n", t->channels);
+    if (own_label)
+        write_label(w, vt->at->name, 8);
+    if (own_template)
+        write_template(w, v, vt, seg, 8);
+    wr_str(w, "      </Representation>\n");
+}
+
+/* Whether track j is a member of the set whose first track is `lead`. */
+static int member(const pk_view_t *v, uint32_t lead, uint32_t j)
+{
+    return same_set(&v->tracks[lead], &v->tracks[j]) && has_frags(v, &v->tracks[j]);
+}
+
+/* The AdaptationSet of the tracks that go with tracks[lead] (lead is the first
+ * of them in view order). Returns 1 when written, 0 when no member has a
+ * fragment in the range. */
+static int write_set(wr_t *w, const pk_view_t *v, uint32_t lead, uint32_t id, int main_audio,
+                     pk_mpd_profile_t profile, const char *seg)
+{
+    const pk_vtrack_t *first = NULL;
+    int one_name = 1, one_timeline = 1;
+    uint32_t max_w = 0, max_h = 0;
+
+    for (uint32_t j = lead; j < v->track_count; j++) {
+        const pk_vtrack_t *vt = &v->tracks[j];
+        if (!member(v, lead, j))
+            continue;
+        if (!first)
+            first = vt;
+        one_name &= strcmp(first->at->name, vt->at->name) == 0;
+        one_timeline &= same_timeline(v, first, vt);
+        max_w = vt->t->width > max_w ? vt->t->width : max_w;
+        max_h = vt->t->height > max_h ? vt->t->height : max_h;
+    }
+    if (!first)
+        return 0;
+
+    int video = first->t->type == PK_TRACK_VIDEO;
+    int shared = one_name && one_timeline;      /* one template: same URL, same segments */
+    const char *lang = video ? NULL : pk_mpd_lang(first->at->language);
+
+    wr_printf(w, "    <AdaptationSet id=\"%u\" contentType=\"%s\" mimeType=\"%s\"", id,
+              video ? "video" : "audio", video ? "video/mp4" : "audio/mp4");
+    if (lang) {
+        wr_str(w, " lang=\"");
+        wr_xml(w, lang);
+        wr_str(w, "\"");
+    }
+    wr_str(w, " segmentAlignment=\"true\"");
+    if (video) {
+        wr_str(w, " startWithSAP=\"1\"");   /* fragments start on IDR pictures */
+        if (max_w && max_h)
+            wr_printf(w, " maxWidth=\"%u\" maxHeight=\"%u\"", max_w, max_h);
+    }
+    if (profile == PK_MPD_CMAF)
+        wr_str(w, " containerProfiles=\"cmfc\"");   /* 23009-1 8.12: the CMAF brand */
+    wr_str(w, ">\n");
+    /* AdaptationSetType: RepresentationBase children (Label), then Role, then
+     * SegmentTemplate, then Representations */
+    if (!video && one_name)
+        write_label(w, first->at->name, 6);
+    if (!video)
+        wr_printf(w, "      <Role schemeIdUri=\"urn:mpeg:dash:role:2011\" value=\"%s\"/>\n",
+                  main_audio ? "main" : "alternate");
+    if (shared)
+        write_template(w, v, first, seg, 6);
+    for (uint32_t j = lead; j < v->track_count; j++)
+        if (member(v, lead, j))
+            write_rep(w, v, &v->tracks[j], id, !video && !one_name, !shared, seg);
+    wr_str(w, "    </AdaptationSet>\n");
+    return 1;
+}
+
+/* Whether tracks[i] is the first of its set in view order. */
+static int leads(const pk_view_t *v, uint32_t i)
+{
+    for (uint32_t j = 0; j < i; j++)
+        if (same_set(&v->tracks[j], &v->tracks[i]))
+            return 0;
+    return 1;
+}
+
+/* The longest fragment of any track in the range, in ms, rounded up
+ * (@maxSegmentDuration is an upper bound). */
+static uint64_t longest_ms(const pk_view_t *v)
+{
+    uint64_t best = 0;
+    for (uint32_t i = 0; i < v->track_count; i++) {
+        const pk_vtrack_t *vt = &v->tracks[i];
+        uint32_t ts = vt->t->timescale;
+        for (uint32_t f = v->frag_begin; f < v->frag_end; f++) {
+            uint64_t ms = (uint64_t)(((unsigned __int128)vt->frags[f].duration * 1000 + ts - 1) /
+                                     ts);
+            best = ms > best ? ms : best;
+        }
+    }
+    return best;
+}
+
+int pk_mpd_write(const pk_view_t *v, pk_mpd_profile_t profile, const pk_urlopts_t *o, wr_t *w)
+{
+    const char *seg = o && o->segment ? o->segment : "";
+    uint64_t dur = v->frag_begin < v->frag_end ? pk_view_duration(v, HNS) : 0;
+    uint64_t longest = longest_ms(v);
+
+    wr_str(w, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    wr_str(w, "<MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\" profiles=\"");
+    wr_str(w, profile == PK_MPD_CMAF ? "urn:mpeg:dash:profile:isoff-live:2011,"
+                                       "urn:mpeg:dash:profile:cmaf:2019"
+                                     : "urn:mpeg:dash:profile:isoff-live:2011");
+    wr_str(w, "\" type=\"static\" mediaPresentationDuration=\"");
+    wr_iso_duration(w, dur, HNS);
+    /* two fragments buffered before play starts (23009-1 5.3.1.2 minBufferTime) */
+    wr_str(w, "\" minBufferTime=\"");
+    wr_iso_duration(w, longest ? 2 * longest : 4000, 1000);
+    wr_str(w, "\" maxSegmentDuration=\"");
+    wr_iso_duration(w, longest, 1000);
+    wr_str(w, "\">\n");
+    wr_str(w, "  <Period id=\"0\" start=\"PT0S\">\n");
+
+    uint32_t id = 1;
+    int audio_sets = 0;
+    for (int pass = 0; pass < 2; pass++) {      /* video sets first, then audio */
+        pk_track_type_t type = pass ? PK_TRACK_AUDIO : PK_TRACK_VIDEO;
+        for (uint32_t i = 0; i < v->track_count; i++) {
+            if (v->tracks[i].t->type != type || !leads(v, i))
+                continue;
+            if (write_set(w, v, i, id, type == PK_TRACK_AUDIO && audio_sets == 0, profile, seg)) {
+                id++;
+                audio_sets += type == PK_TRACK_AUDIO;
+            }
+        }
+    }
+    wr_str(w, "  </Period>\n</MPD>\n");
+    return w->err;
+}
