@@ -15,6 +15,7 @@
 
 #include "cmaf.h"
 #include "log.h"
+#include "lang.h"
 #include "text.h"
 #include "ts.h"
 
@@ -90,75 +91,16 @@ static void put_text(wr_t *w, const char *s)
 
 /* ---- languages -------------------------------------------------------- */
 
-/*
- * ISO 639-2 (T and B codes) to ISO 639-1, sorted by the 3-letter code: RFC 8216 §4.3.4.1
- * wants an RFC 5646 tag in LANGUAGE, and RFC 5646 §2.2.1 the shortest ISO 639 code, so
- * "fra" is written "fr" (AMS wrote 2-letter lang in MPDs too, ams-facts §2.2). Generated
- * from the iso-codes package's iso_639-2.json.
- */
-static const char lang_table[][6] = {
-    "aaraa", "abkab", "afraf", "akaak", "albsq", "amham", "araar", "argan", "armhy", "asmas",
-    "avaav", "aveae", "aymay", "azeaz", "bakba", "bambm", "baqeu", "belbe", "benbn", "bihbh",
-    "bisbi", "bodbo", "bosbs", "brebr", "bulbg", "burmy", "catca", "cescs", "chach", "chece",
-    "chizh", "chucu", "chvcv", "corkw", "cosco", "crecr", "cymcy", "czecs", "danda", "deude",
-    "divdv", "dutnl", "dzodz", "ellel", "engen", "epoeo", "estet", "euseu", "eweee", "faofo",
-    "fasfa", "fijfj", "finfi", "frafr", "frefr", "fryfy", "fulff", "geoka", "gerde", "glagd",
-    "glega", "glggl", "glvgv", "greel", "grngn", "gujgu", "hatht", "hauha", "hebhe", "herhz",
-    "hinhi", "hmoho", "hrvhr", "hunhu", "hyehy", "iboig", "iceis", "idoio", "iiiii", "ikuiu",
-    "ileie", "inaia", "indid", "ipkik", "islis", "itait", "javjv", "jpnja", "kalkl", "kankn",
-    "kasks", "katka", "kaukr", "kazkk", "khmkm", "kikki", "kinrw", "kirky", "komkv", "konkg",
-    "korko", "kuakj", "kurku", "laolo", "latla", "lavlv", "limli", "linln", "litlt", "ltzlb",
-    "lublu", "luglg", "macmk", "mahmh", "malml", "maomi", "marmr", "mayms", "mkdmk", "mlgmg",
-    "mltmt", "monmn", "mrimi", "msams", "myamy", "nauna", "navnv", "nblnr", "ndend", "ndong",
-    "nepne", "nldnl", "nnonn", "nobnb", "norno", "nyany", "ocioc", "ojioj", "orior", "ormom",
-    "ossos", "panpa", "perfa", "plipi", "polpl", "porpt", "pusps", "quequ", "rohrm", "ronro",
-    "rumro", "runrn", "rusru", "sagsg", "sansa", "sinsi", "slksk", "slosk", "slvsl", "smese",
-    "smosm", "snasn", "sndsd", "somso", "sotst", "spaes", "sqisq", "srdsc", "srpsr", "sswss",
-    "sunsu", "swasw", "swesv", "tahty", "tamta", "tattt", "telte", "tgktg", "tgltl", "thath",
-    "tibbo", "tirti", "tonto", "tsntn", "tsots", "tuktk", "turtr", "twitw", "uigug", "ukruk",
-    "urdur", "uzbuz", "venve", "vievi", "volvo", "welcy", "wlnwa", "wolwo", "xhoxh", "yidyi",
-    "yoryo", "zhaza", "zhozh", "zulzu",
-};
 
-static char lower(char c)
-{
-    return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
-}
 
-/*
- * Writes `,LANGUAGE="tag"` for lang: the 2-letter code of a 3-letter one that has one, else
- * the tag as given when it looks like an RFC 5646 tag (letters, digits, '-'); nothing for
- * "und" (RFC 5646 §4.1: undetermined is better left out), an empty or a malformed value.
- */
+
+/* Writes `,LANGUAGE="tag"` with the shortest RFC 5646 form of lang (pack/lang.h);
+ * nothing for "und" (RFC 5646 §4.1: undetermined is better left out) or a malformed value. */
 static void put_language(wr_t *w, const char *lang)
 {
-    size_t n = lang ? strlen(lang) : 0;
-    if (n == 0 || n > 35 || strcasecmp(lang, "und") == 0)
-        return;
-    for (size_t i = 0; i < n; i++) {
-        char c = lower(lang[i]);
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c == '-' && i && i + 1 < n)))
-            return;
-    }
-    if (n == 3) {
-        char key[4] = { lower(lang[0]), lower(lang[1]), lower(lang[2]), '\0' };
-        size_t lo = 0, hi = sizeof lang_table / sizeof lang_table[0];
-        while (lo < hi) {
-            size_t mid = lo + (hi - lo) / 2;
-            int c = strncmp(lang_table[mid], key, 3);
-            if (c == 0) {
-                wr_printf(w, ",LANGUAGE=\"%.2s\"", lang_table[mid] + 3);
-                return;
-            }
-            if (c < 0)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-    }
-    wr_str(w, ",LANGUAGE=\"");
-    wr_str(w, lang);
-    wr_u8(w, '"');
+    const char *tag = pk_lang_tag(lang);
+    if (tag)
+        wr_printf(w, ",LANGUAGE=\"%s\"", tag);
 }
 
 /* ---- URIs ------------------------------------------------------------- */

@@ -3,53 +3,11 @@
 #include <string.h>
 #include <strings.h>
 
+#include "lang.h"
 #include "text.h"
 
 /* MPD-level durations are computed in 100 ns units, the AMS client timescale. */
 #define HNS 10000000u
-
-/* ISO 639-2 (B and T forms) to ISO 639-1 for the languages assets usually carry;
- * RFC 5646 2.2.1 wants the shortest code, which DASH @lang (xs:language) follows. */
-static const char *const lang_map[][2] = {
-    { "eng", "en" }, { "fra", "fr" }, { "fre", "fr" }, { "deu", "de" }, { "ger", "de" },
-    { "spa", "es" }, { "ita", "it" }, { "por", "pt" }, { "nld", "nl" }, { "dut", "nl" },
-    { "rus", "ru" }, { "jpn", "ja" }, { "zho", "zh" }, { "chi", "zh" }, { "kor", "ko" },
-    { "ara", "ar" }, { "hin", "hi" }, { "swe", "sv" }, { "nor", "no" }, { "dan", "da" },
-    { "fin", "fi" }, { "pol", "pl" }, { "tur", "tr" }, { "ces", "cs" }, { "cze", "cs" },
-    { "ell", "el" }, { "gre", "el" }, { "heb", "he" }, { "hun", "hu" },
-};
-
-/* xs:language: [a-zA-Z]{1,8}(-[a-zA-Z0-9]{1,8})* */
-static int well_formed_lang(const char *s)
-{
-    size_t n = 0;
-    int first = 1;
-    for (const char *p = s;; p++) {
-        if (*p == '-' || *p == '\0') {
-            if (n == 0 || n > 8)
-                return 0;
-            if (*p == '\0')
-                return 1;
-            n = 0;
-            first = 0;
-        } else if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-                   (!first && *p >= '0' && *p <= '9')) {
-            n++;
-        } else {
-            return 0;
-        }
-    }
-}
-
-const char *pk_mpd_lang(const char *lang)
-{
-    if (!lang || !*lang || strcasecmp(lang, "und") == 0)
-        return NULL;
-    for (size_t i = 0; i < sizeof lang_map / sizeof *lang_map; i++)
-        if (strcasecmp(lang, lang_map[i][0]) == 0)
-            return lang_map[i][1];
-    return well_formed_lang(lang) ? lang : NULL;
-}
 
 /* v * to / from, rounded to nearest, without overflow for 64-bit times. */
 static uint64_t rescale(uint64_t v, uint32_t from, uint32_t to)
@@ -58,25 +16,6 @@ static uint64_t rescale(uint64_t v, uint32_t from, uint32_t to)
     return (uint64_t)((x + from / 2) / from);
 }
 
-/*
- * A track name inside a URL. Names never hold ( ) , = ; / (pk_asset_build
- * refuses them), but may hold what would end or change a relative URL (space,
- * '#', '?', '%'), what a template reads as a variable ('$', 23009-1 5.3.9.4.4)
- * and UTF-8: those are percent-encoded (RFC 3986 2.1; RFC 3987 3.1 for UTF-8),
- * which a web server serving the mount decodes back to the file name. The
- * bytes kept literal need no XML escaping either.
- */
-static void wr_url_name(wr_t *w, const char *s)
-{
-    static const char keep[] = "-._~!*+:@";
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-            strchr(keep, *p))
-            wr_u8(w, *p);
-        else
-            wr_printf(w, "%%%02X", *p);
-    }
-}
 
 /* Template text that is not a variable: '$' doubled (23009-1 5.3.9.4.4), XML-escaped. */
 static void wr_template_text(wr_t *w, const char *s)
@@ -136,8 +75,8 @@ static uint32_t codec_family(const pk_track_t *t)
 
 static int same_lang(const char *a, const char *b)
 {
-    a = pk_mpd_lang(a);
-    b = pk_mpd_lang(b);
+    a = pk_lang_tag(a);
+    b = pk_lang_tag(b);
     return a ? b && strcmp(a, b) == 0 : !b;
 }
 
@@ -365,7 +304,7 @@ static int write_set(wr_t *w, const pk_view_t *v, uint32_t lead, uint32_t id, in
 
     int video = first->t->type == PK_TRACK_VIDEO;
     int shared = one_name && one_timeline;      /* one template: same URL, same segments */
-    const char *lang = video ? NULL : pk_mpd_lang(first->at->language);
+    const char *lang = video ? NULL : pk_lang_tag(first->at->language);
 
     wr_printf(w, "    <AdaptationSet id=\"%u\" contentType=\"%s\" mimeType=\"%s\"", id,
               video ? "video" : "audio", video ? "video/mp4" : "audio/mp4");

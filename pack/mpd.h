@@ -31,13 +31,4 @@ typedef enum {
  */
 int pk_mpd_write(const pk_view_t *v, pk_mpd_profile_t profile, const pk_urlopts_t *o, wr_t *w);
 
-/*
- * The language tag (RFC 5646, as DASH @lang and HLS LANGUAGE want it) of an
- * ISO 639-2 code: the ISO 639-1 code for the common languages ("eng" -> "en",
- * "ger" and "deu" -> "de"), other well-formed tags unchanged, NULL for "und",
- * empty or malformed input (the caller then omits the attribute). The result is
- * a static string or `lang` itself.
- */
-const char *pk_mpd_lang(const char *lang);
-
 #endif

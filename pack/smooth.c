@@ -111,19 +111,6 @@ static int check(const pk_view_t *v)
     return 0;
 }
 
-/* Same as mpd.c: percent-encodes what a name may hold that a URL or the Url
- * template would misread (RFC 3986 2.1; '{' '}' delimit Smooth placeholders). */
-static void wr_url_name(wr_t *w, const char *s)
-{
-    static const char keep[] = "-._~!*+:@";
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-            strchr(keep, *p))
-            wr_u8(w, *p);
-        else
-            wr_printf(w, "%%%02X", *p);
-    }
-}
 
 /* CodecPrivateData of H.264: 00000001 SPS 00000001 PPS in upper-case hex
  * (MS-SSTR 2.2.2.5), which pk_codec_param_sets gives as bytes. */

@@ -60,6 +60,18 @@ void wr_xml(wr_t *w, const char *s)
     }
 }
 
+void wr_url_name(wr_t *w, const char *s)
+{
+    static const char keep[] = "-._~!*+:@";
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+            strchr(keep, *p))
+            wr_u8(w, *p);
+        else
+            wr_printf(w, "%%%02X", *p);
+    }
+}
+
 void wr_hex(wr_t *w, const uint8_t *p, size_t n)
 {
     static const char digits[] = "0123456789ABCDEF";

@@ -16,6 +16,14 @@ void wr_str(wr_t *w, const char *s);
 /* Appends s escaped for XML text and attribute values (& < > " '). */
 void wr_xml(wr_t *w, const char *s);
 
+/* Appends a track name for use inside a URL: bytes other than RFC 3986 unreserved
+ * and "!*+:@" percent-encoded. Names never hold ( ) , = ; / (the asset builder
+ * refuses them) but may hold what would end or change a relative URL (blank, '#',
+ * '?', '%'), what a template reads as a variable ('$' in DASH, 23009-1 5.3.9.4.4;
+ * '{' '}' in Smooth) and UTF-8; a web server serving the mount decodes them back
+ * to the file name. The bytes kept need no XML escaping either. */
+void wr_url_name(wr_t *w, const char *s);
+
 /* Appends the upper-case hex of n bytes. */
 void wr_hex(wr_t *w, const uint8_t *p, size_t n);
 

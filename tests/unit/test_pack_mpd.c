@@ -513,23 +513,6 @@ static void test_schema(void **state)
     free(text);
 }
 
-static void test_lang(void **state)
-{
-    (void)state;
-    assert_string_equal(pk_mpd_lang("eng"), "en");
-    assert_string_equal(pk_mpd_lang("ger"), "de");
-    assert_string_equal(pk_mpd_lang("deu"), "de");
-    assert_string_equal(pk_mpd_lang("chi"), "zh");
-    assert_string_equal(pk_mpd_lang("CZE"), "cs");
-    assert_string_equal(pk_mpd_lang("qaa"), "qaa");        /* no 2-letter form: kept */
-    assert_string_equal(pk_mpd_lang("en-US"), "en-US");
-    assert_null(pk_mpd_lang("und"));
-    assert_null(pk_mpd_lang(""));
-    assert_null(pk_mpd_lang(NULL));
-    assert_null(pk_mpd_lang("en US"));
-    assert_null(pk_mpd_lang("englishlanguage"));      /* a subtag of 15 letters */
-    assert_null(pk_mpd_lang("1en"));
-}
 
 static void test_short_buffer(void **state)
 {
@@ -554,7 +537,6 @@ int main(void)
         cmocka_unit_test_setup(test_audio_grouping, setup),
         cmocka_unit_test_setup(test_cmaf_profile, setup),
         cmocka_unit_test_setup(test_schema, setup),
-        cmocka_unit_test(test_lang),
         cmocka_unit_test_setup(test_short_buffer, setup),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
