@@ -11,6 +11,10 @@ export ISMFS="${ISMFS:-build/asan/ismfs}"
 export ISMFS_ABS; ISMFS_ABS="$(realpath "$ISMFS")"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+# the official DASH schema lives in the team's shared folder beside the repository
+if [ -z "${MPD_SCHEMA_DIR:-}" ] && [ -d ../shared/schema ]; then
+    export MPD_SCHEMA_DIR; MPD_SCHEMA_DIR="$(realpath ../shared/schema)"
+fi
 logdir=build/test-logs
 mkdir -p "$logdir"
 passed=0 failed=0 skipped=0
