@@ -14,6 +14,7 @@ struct fs_asset_id {
     char *rel;
     uint64_t dev, ino, size;
     int64_t mtime_ns;
+    int absent;                 /* the file could not be stat'ed when the entry was made */
 };
 
 struct fs_asset_cache {
@@ -76,7 +77,8 @@ static int still_valid(int src_fd, const fs_asset_t *a)
 {
     for (uint32_t i = 0; i < a->id_count; i++) {
         struct fs_asset_id now;
-        if (identify(src_fd, a->ids[i].rel, &now) < 0 || !same(&now, &a->ids[i]))
+        int gone = identify(src_fd, a->ids[i].rel, &now) < 0;
+        if (gone != a->ids[i].absent || (!gone && !same(&now, &a->ids[i])))
             return 0;
     }
     return 1;
@@ -102,12 +104,14 @@ static int build(fs_ctx_t *ctx, const char *ism, fs_asset_t **out)
     }
     if ((rc = fs_asset_open(&req, ism, &as)) < 0 ||
         (rc = pk_view_build(as, ctx->opt.fragment_ms, req.arena, &a->view)) < 0) {
-        if (rc == -ENOENT)
+        if (rc == -ENOENT && !req.failed)
             PK_ERROR("%s: no video or audio track to serve", ism);
-        rc = rc == -ENOMEM ? rc : -EIO;
-        goto fail;
+        if (rc == -ENOMEM)
+            goto fail;
+        a->err = -EIO;          /* logged where it was found; remembered below */
+        a->view = NULL;
     }
-    uint32_t n = 1;
+    uint32_t n = 2;
     for (const struct fs_media_memo *mm = req.media; mm; mm = mm->next)
         n++;
     a->ids = arena_calloc(req.arena, n, sizeof *a->ids);
@@ -116,13 +120,16 @@ static int build(fs_ctx_t *ctx, const char *ism, fs_asset_t **out)
         rc = -ENOMEM;
         goto fail;
     }
-    a->ids[0] = ism_id;
-    for (const struct fs_media_memo *mm = req.media; mm; mm = mm->next) {
-        a->ids[a->id_count + 1] = (struct fs_asset_id){
-            (char *)mm->rel, mm->id.dev, mm->id.ino, mm->id.size, mm->id.mtime_ns };
-        a->id_count++;
+    a->ids[a->id_count++] = ism_id;
+    for (const struct fs_media_memo *mm = req.media; mm; mm = mm->next)
+        a->ids[a->id_count++] = (struct fs_asset_id){
+            (char *)mm->rel, mm->id.dev, mm->id.ino, mm->id.size, mm->id.mtime_ns, 0 };
+    if (a->err && req.failed) {
+        /* the file that broke the build: its change (or return) retries it */
+        struct fs_asset_id *f = &a->ids[a->id_count++];
+        f->rel = (char *)req.failed;
+        f->absent = identify(ctx->src_fd, req.failed, f) < 0;
     }
-    a->id_count++;
     /* the .ism read may have raced an edit: then this entry is already stale */
     if (identify(ctx->src_fd, ism, &ism_after) < 0 || !same(&ism_after, &ism_id))
         a->stale = 1;
@@ -168,6 +175,11 @@ int fs_asset_get(fs_ctx_t *ctx, const char *ism, fs_asset_t **out)
             pthread_mutex_lock(&c->lock);
             a->used = ++c->clock;
             pthread_mutex_unlock(&c->lock);
+            if (a->err) {
+                rc = a->err;
+                fs_asset_release(a);
+                return rc;
+            }
             *out = a;
             return 0;
         }
@@ -214,6 +226,11 @@ int fs_asset_get(fs_ctx_t *ctx, const char *ism, fs_asset_t **out)
     pthread_mutex_unlock(&c->lock);
     if (drop)
         destroy(drop);
+    if (a->err) {
+        rc = a->err;
+        fs_asset_release(a);
+        return rc;
+    }
     *out = a;
     return 0;
 }

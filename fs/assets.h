@@ -16,7 +16,9 @@
 
 typedef struct fs_asset {
     const char *ism;            /* path of the .ism below SRC */
-    pk_view_t *view;            /* the asset cut into fragments: immutable */
+    pk_view_t *view;            /* the asset cut into fragments: immutable; NULL when err */
+    int err;                    /* a build that failed (-EIO): remembered, so that a broken
+                                 * asset is logged once per version, not once per request */
     struct timespec newest;     /* newest mtime of the .ism and its media */
     /* private to fs/assets.c */
     arena_t *arena;

@@ -18,6 +18,7 @@ int fs_req_begin(fs_ctx_t *ctx, fs_req_t *req)
     req->newest = (struct timespec){ 0, 0 };
     req->media = NULL;
     req->copy_media = 0;
+    req->failed = NULL;
     req->arena = arena_new();
     return req->arena ? 0 : -ENOMEM;
 }

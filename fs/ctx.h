@@ -42,6 +42,7 @@ typedef struct {
     struct timespec newest;     /* newest mtime of the sources opened so far */
     struct fs_media_memo *media; /* media opened by this request (fs/media.c) */
     int copy_media;             /* copy media out of the index (they outlive the request) */
+    const char *failed;         /* the last source fs_media_open could not open or parse */
 } fs_req_t;
 
 /* Starts a request. Returns 0 or -ENOMEM. */

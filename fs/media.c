@@ -93,6 +93,7 @@ int fs_media_open(fs_req_t *req, const char *rel, const pk_media_t **out,
 
     if (!src)
         return -ENOMEM;
+    req->failed = arena_strdup(req->arena, rel);    /* until it succeeds */
     if ((rc = fs_source_open(req, rel, src, &st)) < 0) {
         if (rc != -ENOENT)
             PK_ERROR("%s: %s", rel, strerror(-rc));
@@ -105,13 +106,16 @@ int fs_media_open(fs_req_t *req, const char *rel, const pk_media_t **out,
     };
     if (source)
         *source = src;
+    req->failed = NULL;
     if ((rc = from_index(req, &key, out)) == 0) {
         atomic_fetch_add(&ctx->index_hits, 1);
         atomic_fetch_add(&ctx->load_ns, now_ns() - t0);
         return remember(req, &key, *out, src);
     }
-    if ((rc = pk_mp4_open(src, req->arena, &m)) < 0)
+    if ((rc = pk_mp4_open(src, req->arena, &m)) < 0) {
+        req->failed = src->name;
         return rc;
+    }
     to_index(req, &key, m);
     atomic_fetch_add(&ctx->parsed, 1);
     atomic_fetch_add(&ctx->load_ns, now_ns() - t0);

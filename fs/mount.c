@@ -479,7 +479,8 @@ int fs_mount_main(int argc, char **argv)
     }
     fuse_remove_signal_handlers(fuse_get_session(f));
     fuse_unmount(f);
-    status = rc == 0 ? 0 : 1;
+    /* fuse_loop_mt returns the number of the signal that ended it: a clean stop */
+    status = rc < 0 ? 1 : 0;
 out:
     if (f)
         fuse_destroy(f);        /* runs op_destroy: closes the cache */

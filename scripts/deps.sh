@@ -15,6 +15,8 @@ PKGS=(
     libcmocka-dev                 # unit tests
     ffmpeg                        # test fixtures and the independent oracle (ffprobe)
     python3                       # test oracles compare JSON
+    nginx                         # make demo (examples/nginx.conf) serves the mount
+    rsync                         # tests/integration/mount_rsync.sh copies the mount
 )
 
 missing=()
