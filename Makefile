@@ -113,9 +113,25 @@ check-long: deps
 	@tests/make-fixtures.sh --long
 	@PACKAGE_SIZES_FULL=1 ISMFS=$(ASAN)/ismfs TESTS=package_sizes tests/run.sh
 
-bench: deps ismfs
+# ---- benchmarks: `make bench` (bench/README.md); never part of `make check` ----
+# bench/pack_bench links what ismfs links, less its main().
+PACK_BENCH := $(REL)/bench/pack_bench
+
+$(PACK_BENCH): $(REL)/bench/pack_bench.o \
+        $(patsubst %.c,$(REL)/%.o,$(filter-out fs/main.c,$(FS_SRC)) $(LIB_SRC))
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(PKGLIBS)
+
+HTTP_PASS  := $(REL)/bench/http_pass
+
+$(HTTP_PASS): $(REL)/bench/http_pass.o
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ -lpthread
+
+# (the release binary of $(BUILD) itself: ./ismfs may be busy running a mount)
+bench: deps $(REL)/ismfs $(PACK_BENCH) $(HTTP_PASS)
 	@tests/make-fixtures.sh --long
-	@bench/run.sh
+	@ISMFS=$(REL)/ismfs PACK_BENCH=$(PACK_BENCH) HTTP_PASS=$(HTTP_PASS) bench/run.sh
 
 install: ismfs
 	install -D -m 755 ismfs $(DESTDIR)$(PREFIX)/bin/ismfs
@@ -124,3 +140,14 @@ clean:
 	rm -rf $(BUILD) ismfs
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# `make demo`: mount a generated sample asset and serve it with nginx on 127.0.0.1:8080
+# (DEMO_PORT=N to change); prints the URLs. `make demo-stop` stops both.
+.PHONY: demo demo-stop
+demo: deps
+	@scripts/demo-stop.sh
+	@$(MAKE) --no-print-directory -s ismfs
+	@scripts/demo.sh
+
+demo-stop:
+	@scripts/demo-stop.sh
