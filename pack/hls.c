@@ -401,7 +401,7 @@ static int master_collect(master_t *m, arena_t *a)
             m->audio[m->naudio++] = vt;
         }
     }
-    order_video(m->video, m->nvideo, 0);
+    order_video(m->video, m->nvideo, v->first_quality);
     return 0;
 }
 

@@ -49,6 +49,8 @@ typedef struct pk_view {
     uint32_t frag_count;        /* fragments of every track */
     uint32_t frag_begin, frag_end; /* the fragments this view presents: [begin, end) */
     uint32_t fragment_ms;       /* target duration it was cut for */
+    uint32_t first_quality;     /* a filter's firstQuality bitrate: that variant first in HLS
+                                 * masters; 0 for none */
 } pk_view_t;
 
 /*
