@@ -10,6 +10,7 @@
 
 #include "../pack/log.h"
 #include "assets.h"
+#include "filters.h"
 
 int fs_req_begin(fs_ctx_t *ctx, fs_req_t *req)
 {
@@ -41,7 +42,9 @@ int fs_ctx_open(fs_ctx_t *ctx, const char *src_root, const fs_options_t *opt)
         PK_ERROR("%s: %s", src_root, strerror(errno));
         return rc;
     }
-    if (!(ctx->src_root = strdup(src_root)) || fs_assets_init(ctx) < 0) {
+    if (!(ctx->src_root = strdup(src_root)) || fs_assets_init(ctx) < 0 ||
+        fs_filters_init(ctx) < 0) {
+        fs_assets_free(ctx);
         free(ctx->src_root);
         close(ctx->src_fd);
         return -ENOMEM;
@@ -60,6 +63,7 @@ int fs_ctx_open(fs_ctx_t *ctx, const char *src_root, const fs_options_t *opt)
 void fs_ctx_close(fs_ctx_t *ctx)
 {
     fs_assets_free(ctx);
+    fs_filters_free(ctx);
     ix_close(ctx->ix);
     ctx->ix = NULL;
     if (ctx->src_fd >= 0)

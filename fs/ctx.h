@@ -17,6 +17,8 @@ typedef struct {
     char *cache_dir;            /* cache= : LMDB environment directory */
     uint64_t cache_size;        /* cache_size= : bytes LMDB may use */
     uint32_t fragment_ms;       /* fragment= : target fragment duration */
+    char *account_filters;      /* account_filters= : absolute path of the AMS JSON file, or
+                                 * NULL (fs/filters.h); outlives the context */
 } fs_options_t;
 
 typedef struct {
@@ -28,6 +30,7 @@ typedef struct {
     atomic_uint_fast64_t index_hits; /* media loaded from the index without parsing */
     atomic_uint_fast64_t load_ns;    /* time spent obtaining media (parse or index load) */
     struct fs_asset_cache *assets;   /* built assets shared by requests (fs/assets.c) */
+    struct fs_filter_cache *filters; /* parsed filter files (fs/filters.c) */
 } fs_ctx_t;
 
 /*

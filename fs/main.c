@@ -39,6 +39,8 @@ static void usage(FILE *out)
           "                               else $XDG_CACHE_HOME/ismfs)\n"
           "  -o cache=DIR,cache_size=SIZE the same as mount options (cache_size default 1G)\n"
           "  --fragment=SECONDS           target fragment duration (default 2)\n"
+          "  --account-filters=FILE       AMS account filters (JSON) for filter= names\n"
+          "                               (also -o account_filters=FILE)\n"
           "  -d                           debug logging\n"
           "  --help, --version\n", out);
 }
@@ -60,6 +62,16 @@ static int set_option(cli_t *c, const char *kv)
         free(c->opt.cache_dir);
         c->opt.cache_dir = strdup(v);
         return c->opt.cache_dir ? 0 : -ENOMEM;
+    }
+    if (klen == 15 && (strncmp(kv, "account_filters", 15) == 0 ||
+                       strncmp(kv, "account-filters", 15) == 0) && *v) {
+        free(c->opt.account_filters);
+        /* like the mount: relative to the current directory, absolute from here on */
+        if (!(c->opt.account_filters = realpath(v, NULL))) {
+            fprintf(stderr, "ismfs: account_filters=%s: %s\n", v, strerror(errno));
+            return -EINVAL;
+        }
+        return 0;
     }
     if (klen == 10 && strncmp(kv, "cache_size", 10) == 0)
         return fs_parse_size(v, &c->opt.cache_size);
@@ -113,7 +125,8 @@ static int parse_args(cli_t *c, int argc, char **argv)
             rc = set_option(c, a + 2);
         } else if (strcmp(a, "-o") == 0 && i + 1 < argc) {
             rc = set_options(c, argv[++i]);
-        } else if (strncmp(a, "--fragment=", 11) == 0) {
+        } else if (strncmp(a, "--fragment=", 11) == 0 ||
+                   strncmp(a, "--account-filters=", 18) == 0) {
             rc = set_option(c, a + 2);
         } else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "ismfs: unknown option '%s' (see --help)\n", a);
@@ -349,6 +362,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "ismfs: unknown command '%s' (see --help)\n", c.args[0]);
     }
     free(c.opt.cache_dir);
+    free(c.opt.account_filters);
     xmlCleanupParser();
     return status;
 }

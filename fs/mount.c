@@ -344,7 +344,7 @@ static const struct fuse_operations ops = {
 
 struct mount_cli {
     char *src;
-    char *cache, *cache_size, *fragment;
+    char *cache, *cache_size, *fragment, *account_filters;
 };
 
 #define CLI_OPT(t, p) { t, offsetof(struct mount_cli, p), 1 }
@@ -352,6 +352,7 @@ static const struct fuse_opt cli_opts[] = {
     CLI_OPT("cache=%s", cache),
     CLI_OPT("cache_size=%s", cache_size),
     CLI_OPT("fragment=%s", fragment),
+    CLI_OPT("account_filters=%s", account_filters),
     FUSE_OPT_END
 };
 
@@ -385,6 +386,8 @@ static void mount_usage(void)
            "                       else $XDG_CACHE_HOME/ismfs)\n"
            "    cache_size=SIZE    bytes the cache may use (default 1G)\n"
            "    fragment=SECONDS   target fragment duration (default 2)\n"
+           "    account_filters=FILE  AMS account filters (JSON), for filter= names that\n"
+           "                       NAME.filters.json beside NAME.ism does not define\n"
            "\n");
 }
 
@@ -446,6 +449,15 @@ int fs_mount_main(int argc, char **argv)
         status = 2;
         goto out;
     }
+    /* the daemon runs from /: the account filters' path is made absolute here */
+    if (cli.account_filters &&
+        (!(m.opt.account_filters = realpath(cli.account_filters, NULL)) ||
+         stat(m.opt.account_filters, &st) < 0 || !S_ISREG(st.st_mode))) {
+        fprintf(stderr, "ismfs: account_filters=%s: %s\n", cli.account_filters,
+                m.opt.account_filters ? "not a regular file" : strerror(errno));
+        status = 2;
+        goto out;
+    }
     m.opt.cache_dir = cli.cache ? strdup(cli.cache) : fs_default_cache_dir();
     m.uid = getuid();
     m.gid = getgid();
@@ -490,6 +502,8 @@ out:
     free(cli.cache);
     free(cli.cache_size);
     free(cli.fragment);
+    free(cli.account_filters);
+    free(m.opt.account_filters);
     free(m.opt.cache_dir);
     free(m.src);
     return status;

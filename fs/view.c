@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "../pack/cmaf.h"
+#include "../pack/filter.h"
 #include "../pack/hls.h"
 #include "../pack/log.h"
 #include "../pack/mpd.h"
@@ -14,6 +15,7 @@
 #include "../pack/ts.h"
 #include "../pack/view.h"
 #include "assets.h"
+#include "filters.h"
 #include "media.h"
 #include "path.h"
 #include "source.h"
@@ -97,6 +99,14 @@ typedef struct {
     pk_urlopts_t opts;
 } asset_t;
 
+static const pk_vtrack_t *first_audio(const pk_view_t *v)
+{
+    for (uint32_t i = 0; i < v->track_count; i++)
+        if (v->tracks[i].t->type == PK_TRACK_AUDIO)
+            return &v->tracks[i];
+    return NULL;
+}
+
 /* The asset from the cache, held until the request ends. */
 static int open_asset(fs_req_t *req, const char *ism, asset_t *as)
 {
@@ -115,9 +125,38 @@ static int open_asset(fs_req_t *req, const char *ism, asset_t *as)
     if (a->newest.tv_sec > req->newest.tv_sec ||
         (a->newest.tv_sec == req->newest.tv_sec && a->newest.tv_nsec > req->newest.tv_nsec))
         req->newest = a->newest;
-    for (uint32_t i = 0; i < as->view->track_count && !as->default_audio; i++)
-        if (as->view->tracks[i].t->type == PK_TRACK_AUDIO)
-            as->default_audio = &as->view->tracks[i];
+    as->default_audio = first_audio(as->view);
+    return 0;
+}
+
+/*
+ * The asset seen through the filters a name gives (DESIGN §1 "Filters"): the view
+ * narrowed by pk_filter_apply, and the filters repeated in child playlist URLs,
+ * canonical (",filter=a;b": the names in the given order); segment URLs stay those
+ * of the unfiltered view. The filter files join req->newest.
+ */
+static int filter_asset(fs_req_t *req, const asset_t *as, const fs_path_t *p, asset_t *out)
+{
+    const pk_filter_t *f[FS_FILTERS_MAX];
+    pk_view_t *v;
+    size_t n = sizeof ",filter=";
+    int rc;
+
+    if ((rc = fs_filters_find(req, as->ism, p->filters, p->filter_count, f)) < 0 ||
+        (rc = pk_filter_apply(as->view, f, p->filter_count, req->arena, &v)) < 0)
+        return rc;
+    for (uint32_t i = 0; i < p->filter_count; i++)
+        n += strlen(p->filters[i]) + 1;
+    char *s = arena_alloc(req->arena, n);
+    if (!s)
+        return -ENOMEM;
+    size_t k = (size_t)snprintf(s, n, ",filter=");
+    for (uint32_t i = 0; i < p->filter_count; i++)
+        k += (size_t)snprintf(s + k, n - k, "%s%s", i ? ";" : "", p->filters[i]);
+    *out = *as;
+    out->view = v;
+    out->default_audio = first_audio(v);
+    out->opts.playlist = s;
     return 0;
 }
 
@@ -138,14 +177,21 @@ static pk_hls_format_t hls_format(fs_format_t f)
 static int asset_object(fs_req_t *req, const asset_t *as, const fs_path_t *p, int what,
                         fs_object_t *out)
 {
+    asset_t filtered;
+    int rc;
+
+    /* encryption (issue 6) is not served yet */
+    if (p->encryption != FS_ENC_NONE)
+        return -ENOENT;
+    if (p->filter_count) {      /* manifests and playlists only: the grammar sees to it */
+        if ((rc = filter_asset(req, as, p, &filtered)) < 0)
+            return kernel_err(rc);
+        as = &filtered;
+    }
     const pk_view_t *v = as->view;
     const pk_vtrack_t *vt = NULL, *mux = NULL;
     job_t j = { .v = v, .o = &as->opts, .a = req->arena };
-    int rc;
 
-    /* filters (issue 5) and encryption (issue 6) are not served yet */
-    if (p->filter_count || p->encryption != FS_ENC_NONE)
-        return -ENOENT;
     out->mtime = req->newest;
     if (p->kind == FS_REQ_MANIFEST) {
         if (p->format == FS_FMT_SMOOTH) {
