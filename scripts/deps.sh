@@ -9,6 +9,8 @@ PKGS=(
     build-essential pkg-config
     libfuse3-dev fuse3            # the mount
     libssl-dev                    # crypt/: AES via EVP
+    openssl                       # tests: the openssl command line is the AES/PlayReady oracle
+    protobuf-compiler             # tests: protoc --decode_raw reads Widevine PSSH data
     libxml2-dev libxml2-utils     # SMIL/CPIX/MPD; xmllint validates MPDs in tests
     liblmdb-dev                   # index/
     libjansson-dev                # AMS filter JSON
@@ -17,6 +19,7 @@ PKGS=(
     python3                       # test oracles compare JSON
     nginx                         # make demo (examples/nginx.conf) serves the mount
     rsync                         # tests/integration/mount_rsync.sh copies the mount
+    chromium                      # tests/integration/e2e_play.sh: players in headless Chromium
 )
 
 missing=()

@@ -1,0 +1,391 @@
+#include "aes.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+
+#include "../pack/log.h"
+
+struct cr_aes {
+    EVP_CIPHER_CTX *ctx;        /* holds the key schedule; cleansed by EVP_CIPHER_CTX_free */
+    cr_aes_mode_t mode;
+    bool hls_open;              /* between cr_aes_hls_begin and cr_aes_hls_final */
+    uint64_t hls_in;            /* clear bytes given to cr_aes_hls_update since begin */
+};
+
+/* EVP takes int lengths: longer runs go in pieces of this many bytes (a whole number
+ * of blocks, so CBC and CTR state carry over exactly). */
+#define EVP_CHUNK (1u << 30)
+
+/* Logs OpenSSL's reason for a failed call (never key material: EVP errors do not
+ * carry it) and empties its per-thread error queue. */
+static int evp_fail(const char *what)
+{
+    char reason[256] = "no reason given";
+    unsigned long e = ERR_get_error();
+    if (e)
+        ERR_error_string_n(e, reason, sizeof reason);
+    ERR_clear_error();
+    PK_ERROR("%s failed: %s", what, reason);
+    return -EIO;
+}
+
+static void aes_free(void *arg)
+{
+    cr_aes_t *c = arg;
+    EVP_CIPHER_CTX_free(c->ctx);
+}
+
+int cr_aes_new(arena_t *a, const uint8_t key[16], cr_aes_mode_t mode, cr_aes_t **out)
+{
+    const EVP_CIPHER *cipher = mode == CR_AES_CTR ? EVP_aes_128_ctr() : EVP_aes_128_cbc();
+    int enc = mode != CR_AES_CBC_DECRYPT;
+    cr_aes_t *c = arena_zalloc(a, sizeof *c);
+    if (!c)
+        return -ENOMEM;
+    if (!(c->ctx = EVP_CIPHER_CTX_new()))
+        return -ENOMEM;
+    if (arena_defer(a, aes_free, c) < 0) {
+        EVP_CIPHER_CTX_free(c->ctx);
+        return -ENOMEM;
+    }
+    c->mode = mode;
+    /* The key schedule is made once here; every later init passes only an IV. */
+    if (!EVP_CipherInit_ex(c->ctx, cipher, NULL, key, NULL, enc))
+        return evp_fail("EVP_CipherInit_ex(key)");
+    /* Padding, where a scheme has any (HLS PKCS7), is added by us as data. */
+    EVP_CIPHER_CTX_set_padding(c->ctx, 0);
+    *out = c;
+    return 0;
+}
+
+static int set_iv(cr_aes_t *c, const uint8_t iv[16])
+{
+    if (!EVP_CipherInit_ex(c->ctx, NULL, NULL, NULL, iv, -1))
+        return evp_fail("EVP_CipherInit_ex(iv)");
+    return 0;
+}
+
+/* Runs the cipher over p[0..n) in place; n is a multiple of 16 for CBC. */
+static int crypt_run(cr_aes_t *c, uint8_t *p, size_t n)
+{
+    while (n) {
+        int k = (int)(n < EVP_CHUNK ? n : EVP_CHUNK), outl = 0;
+        if (!EVP_CipherUpdate(c->ctx, p, &outl, p, k) || outl != k)
+            return evp_fail("EVP_CipherUpdate");
+        p += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+static const char *mode_name(cr_aes_mode_t m)
+{
+    return m == CR_AES_CTR ? "CTR" : m == CR_AES_CBC_ENCRYPT ? "CBC encrypt" : "CBC decrypt";
+}
+
+static int check_mode(const cr_aes_t *c, bool cbc, const char *what)
+{
+    if ((c->mode != CR_AES_CTR) == cbc)
+        return 0;
+    PK_ERROR("%s on a %s context", what, mode_name(c->mode));
+    return -EINVAL;
+}
+
+/* The 16-byte first counter block / CBC IV from an 8- or 16-byte IV (23001-7 9.5.2:
+ * an 8-byte IV fills the high half, the low half starts at zero). */
+static int full_iv(const uint8_t *iv, size_t iv_len, uint8_t out[16], const char *what)
+{
+    if (iv_len != 8 && iv_len != 16) {
+        PK_ERROR("%s: IV of %zu bytes (8 or 16)", what, iv_len);
+        return -EINVAL;
+    }
+    memset(out, 0, 16);
+    memcpy(out, iv, iv_len);
+    return 0;
+}
+
+/* 23001-7 7.2.2: the subsamples of a sample describe all of it. */
+static int check_subs(const cr_aes_sub_t *subs, size_t nsubs, size_t len, const char *what)
+{
+    uint64_t sum = 0;
+    for (size_t i = 0; i < nsubs; i++)
+        sum += (uint64_t)subs[i].clear + subs[i].prot;
+    if (nsubs == 0 || sum == len)
+        return 0;
+    PK_ERROR("%s: %zu subsamples cover %llu bytes of a %zu-byte sample", what, nsubs,
+             (unsigned long long)sum, len);
+    return -EINVAL;
+}
+
+/* ---- cenc ------------------------------------------------------------------ */
+
+typedef struct {
+    uint8_t ctr[16];            /* the first counter block, high half kept on wrap */
+    uint64_t left;              /* bytes until the low 64 bits wrap; UINT64_MAX: never */
+} ctr_state_t;
+
+/* Runs CTR over p[0..n). OpenSSL increments the whole 128-bit block; 23001-7 counts
+ * in the low 64 bits only (as ffmpeg and Shaka do), so at the wrap the counter is
+ * set again to the high half followed by zeros. The wrap falls on a block boundary,
+ * where OpenSSL holds no partial keystream. */
+static int ctr_run(cr_aes_t *c, ctr_state_t *st, uint8_t *p, size_t n)
+{
+    while (n) {
+        size_t k = n < st->left ? n : (size_t)st->left;
+        int rc = crypt_run(c, p, k);
+        if (rc < 0)
+            return rc;
+        p += k;
+        n -= k;
+        if (st->left != UINT64_MAX && (st->left -= k) == 0) {
+            memset(st->ctr + 8, 0, 8);
+            st->left = UINT64_MAX;
+            if ((rc = set_iv(c, st->ctr)) < 0)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+int cr_aes_cenc(cr_aes_t *c, const uint8_t *iv, size_t iv_len, uint8_t *buf, size_t len,
+                const cr_aes_sub_t *subs, size_t nsubs)
+{
+    ctr_state_t st;
+    int rc;
+    if ((rc = check_mode(c, false, "cenc")) < 0 ||
+        (rc = full_iv(iv, iv_len, st.ctr, "cenc")) < 0 ||
+        (rc = check_subs(subs, nsubs, len, "cenc")) < 0 ||
+        (rc = set_iv(c, st.ctr)) < 0)
+        return rc;
+    uint64_t low = 0;
+    for (int i = 8; i < 16; i++)
+        low = low << 8 | st.ctr[i];
+    /* blocks before the wrap: 2^64 - low; in bytes, more than any sample unless close */
+    uint64_t blocks = 0 - low;
+    st.left = low == 0 || blocks > UINT64_MAX / 16 ? UINT64_MAX : blocks * 16;
+    if (nsubs == 0)
+        return ctr_run(c, &st, buf, len);
+    for (size_t i = 0; i < nsubs; i++) {
+        buf += subs[i].clear;
+        if ((rc = ctr_run(c, &st, buf, subs[i].prot)) < 0)
+            return rc;
+        buf += subs[i].prot;
+    }
+    return 0;
+}
+
+/* ---- cbcs ------------------------------------------------------------------ */
+
+/* One protected range: the chain restarts at iv; crypt:skip over whole blocks (skip 0:
+ * all of them); the partial block at the end stays clear (23001-7 10.4.2). */
+static int cbcs_range(cr_aes_t *c, const uint8_t iv[16], uint8_t *p, size_t n,
+                      unsigned crypt, unsigned skip)
+{
+    size_t blocks = n / CR_AES_BLOCK;
+    int rc;
+    if (blocks == 0)
+        return 0;
+    if ((rc = set_iv(c, iv)) < 0)
+        return rc;
+    if (skip == 0)
+        return crypt_run(c, p, blocks * CR_AES_BLOCK);
+    while (blocks) {
+        size_t enc = blocks < crypt ? blocks : crypt;
+        if ((rc = crypt_run(c, p, enc * CR_AES_BLOCK)) < 0)
+            return rc;
+        blocks -= enc;
+        size_t clear = blocks < skip ? blocks : skip;
+        blocks -= clear;
+        p += (enc + clear) * CR_AES_BLOCK;
+    }
+    return 0;
+}
+
+int cr_aes_cbcs(cr_aes_t *c, const uint8_t *iv, size_t iv_len, uint8_t *buf, size_t len,
+                const cr_aes_sub_t *subs, size_t nsubs, unsigned crypt, unsigned skip)
+{
+    uint8_t iv16[16];
+    int rc;
+    if ((rc = check_mode(c, true, "cbcs")) < 0 ||
+        (rc = full_iv(iv, iv_len, iv16, "cbcs")) < 0 ||
+        (rc = check_subs(subs, nsubs, len, "cbcs")) < 0)
+        return rc;
+    /* tenc holds each in 4 bits; crypt 0 with skip > 0 would encrypt nothing */
+    if (crypt > 15 || skip > 15 || (crypt == 0 && skip != 0)) {
+        PK_ERROR("cbcs: pattern %u:%u", crypt, skip);
+        return -EINVAL;
+    }
+    if (nsubs == 0)
+        return cbcs_range(c, iv16, buf, len, crypt, skip);
+    for (size_t i = 0; i < nsubs; i++) {
+        buf += subs[i].clear;
+        if ((rc = cbcs_range(c, iv16, buf, subs[i].prot, crypt, skip)) < 0)
+            return rc;
+        buf += subs[i].prot;
+    }
+    return 0;
+}
+
+/* ---- HLS AES-128 ----------------------------------------------------------- */
+
+void cr_aes_hls_iv(uint64_t media_sequence, uint8_t iv[16])
+{
+    memset(iv, 0, 8);
+    for (int i = 15; i >= 8; i--, media_sequence >>= 8)
+        iv[i] = (uint8_t)media_sequence;
+}
+
+int cr_aes_hls_begin(cr_aes_t *c, const uint8_t iv[16])
+{
+    int rc;
+    if (c->mode != CR_AES_CBC_ENCRYPT) {
+        PK_ERROR("HLS AES-128 on a %s context", mode_name(c->mode));
+        return -EINVAL;
+    }
+    if ((rc = set_iv(c, iv)) < 0)
+        return rc;
+    c->hls_open = true;
+    c->hls_in = 0;
+    return 0;
+}
+
+/* Feeds n clear bytes; EVP keeps a partial block (padding off) until it completes.
+ * Writes the cipher blocks completed, exactly as many as reserved. */
+static int hls_feed(cr_aes_t *c, const uint8_t *in, size_t n, wr_t *w)
+{
+    while (n) {
+        size_t k = n < EVP_CHUNK ? n : EVP_CHUNK;
+        size_t out = (size_t)((c->hls_in % CR_AES_BLOCK + k) / CR_AES_BLOCK * CR_AES_BLOCK);
+        uint8_t *p = wr_reserve(w, out);
+        if (w->buf) {
+            int outl = 0;
+            if (!p)
+                return w->err;
+            if (!EVP_EncryptUpdate(c->ctx, p, &outl, in, (int)k) || (size_t)outl != out)
+                return evp_fail("EVP_EncryptUpdate");
+        }
+        c->hls_in += k;
+        in += k;
+        n -= k;
+    }
+    return 0;
+}
+
+int cr_aes_hls_update(cr_aes_t *c, const uint8_t *in, size_t n, wr_t *w)
+{
+    if (!c->hls_open) {
+        PK_ERROR("HLS AES-128 update without begin");
+        return -EINVAL;
+    }
+    return hls_feed(c, in, n, w);
+}
+
+int cr_aes_hls_final(cr_aes_t *c, wr_t *w)
+{
+    uint8_t pad[CR_AES_BLOCK];
+    if (!c->hls_open) {
+        PK_ERROR("HLS AES-128 final without begin");
+        return -EINVAL;
+    }
+    /* PKCS7 (RFC 5652 6.3): 1 to 16 bytes, each the pad length; one block out */
+    size_t npad = CR_AES_BLOCK - c->hls_in % CR_AES_BLOCK;
+    memset(pad, (int)npad, npad);
+    c->hls_open = false;
+    return hls_feed(c, pad, npad, w);
+}
+
+int cr_aes_hls_encrypt(cr_aes_t *c, const uint8_t iv[16], uint8_t *buf, size_t len,
+                       size_t cap)
+{
+    if (cap < len || cap - len < CR_AES_BLOCK - len % CR_AES_BLOCK) {
+        PK_ERROR("HLS AES-128: %zu bytes need %zu, buffer holds %zu", len,
+                 cr_aes_hls_size(len), cap);
+        return -ENOSPC;
+    }
+    /* Output never runs ahead of input: the one update is exactly in place, and the
+     * pad block lands over the clear tail that EVP has already taken in. */
+    wr_t w = wr_init(buf, cap);
+    int rc;
+    if ((rc = cr_aes_hls_begin(c, iv)) < 0 ||
+        (rc = cr_aes_hls_update(c, buf, len, &w)) < 0 ||
+        (rc = cr_aes_hls_final(c, &w)) < 0)
+        return rc;
+    return 0;
+}
+
+/* ---- Apple SAMPLE-AES ------------------------------------------------------ */
+
+enum {
+    SAES_NAL_LEADER = 32,       /* the nal_unit_type byte and 31 more bytes */
+    SAES_NAL_SKIP = 144,        /* nine clear blocks after each encrypted one */
+    SAES_AUDIO_LEADER = 16,
+};
+
+int cr_aes_saes_nal(cr_aes_t *c, const uint8_t iv[16], uint8_t *nal, size_t n)
+{
+    int rc;
+    if ((rc = check_mode(c, true, "SAMPLE-AES")) < 0)
+        return rc;
+    unsigned type = n ? nal[0] & 0x1f : 0;
+    if ((type != 1 && type != 5) || n <= SAES_NAL_LEADER + CR_AES_BLOCK)
+        return 0;
+    if ((rc = set_iv(c, iv)) < 0)
+        return rc;
+    /* Apple Listing 2-1: while bytes remain, a block is encrypted only if more than
+     * 16 remain, then up to 144 stay clear. One CBC chain through the unit. */
+    uint8_t *p = nal + SAES_NAL_LEADER;
+    size_t left = n - SAES_NAL_LEADER;
+    while (left > CR_AES_BLOCK) {
+        if ((rc = crypt_run(c, p, CR_AES_BLOCK)) < 0)
+            return rc;
+        p += CR_AES_BLOCK;
+        left -= CR_AES_BLOCK;
+        size_t k = left < SAES_NAL_SKIP ? left : SAES_NAL_SKIP;
+        p += k;
+        left -= k;
+    }
+    return 1;
+}
+
+int cr_aes_saes_audio(cr_aes_t *c, const uint8_t iv[16], uint8_t *frame, size_t n, size_t hdr)
+{
+    int rc;
+    if ((rc = check_mode(c, true, "SAMPLE-AES")) < 0)
+        return rc;
+    if (hdr > n) {
+        PK_ERROR("SAMPLE-AES: %zu-byte header in a %zu-byte frame", hdr, n);
+        return -EINVAL;
+    }
+    /* Apple Listing 2-2/2-3: header, 16 clear bytes, whole blocks, clear tail */
+    if (n - hdr < SAES_AUDIO_LEADER + CR_AES_BLOCK)
+        return 0;
+    size_t body = n - hdr - SAES_AUDIO_LEADER;
+    if ((rc = set_iv(c, iv)) < 0)
+        return rc;
+    return crypt_run(c, frame + hdr + SAES_AUDIO_LEADER, body - body % CR_AES_BLOCK);
+}
+
+void cr_aes_nal_escape(wr_t *w, const uint8_t *in, size_t n)
+{
+    size_t zeros = 0, from = 0;
+    /* copy runs between insertions in one wr_bytes each */
+    for (size_t i = 0; i < n; i++) {
+        if (zeros >= 2 && in[i] <= 3) {
+            wr_bytes(w, in + from, i - from);
+            wr_u8(w, 3);
+            from = i;
+            zeros = 0;
+        }
+        zeros = in[i] == 0 ? zeros + 1 : 0;
+    }
+    wr_bytes(w, in + from, n - from);
+    /* 7.4.1: a unit ending in a zero word gets a final 0x03, which decoders strip
+     * like any other after two zeros (a single trailing zero has no such remedy:
+     * valid units never end in one, and SAMPLE-AES leaves the last byte clear) */
+    if (zeros >= 2)
+        wr_u8(w, 3);
+}
