@@ -78,53 +78,8 @@ static cr_drm_t drm_of(const uint8_t id[16])
 
 /* ---- text helpers ----------------------------------------------------------------------- */
 
-char *cr_uuid_str(const uint8_t id[16], char out[CR_UUID_STR_SIZE])
-{
-    static const char hex[] = "0123456789abcdef";
-    char *o = out;
 
-    for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            *o++ = '-';
-        *o++ = hex[id[i] >> 4];
-        *o++ = hex[id[i] & 15];
-    }
-    *o = '\0';
-    return out;
-}
 
-static int hex_val(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* 23001-7 11.2: 8-4-4-4-12 hex digits (either case). 0, or -1 when s is not a UUID. */
-static int parse_uuid(const char *s, uint8_t out[16])
-{
-    int k = 0;
-
-    if (strlen(s) != 36)
-        return -1;
-    for (int i = 0; i < 36; i++) {
-        int v;
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (s[i] != '-')
-                return -1;
-            continue;
-        }
-        if ((v = hex_val((unsigned char)s[i])) < 0)
-            return -1;
-        out[k / 2] = (uint8_t)(k % 2 ? out[k / 2] | v : v << 4);
-        k++;
-    }
-    return 0;
-}
 
 /* The value of one base64 character or -1, computed without branches or tables so that
  * key bytes do not steer the cache or the branch predictor. */
@@ -546,7 +501,7 @@ static int parse_key(ps_t *p, xmlNode *el, cr_key_t *k)
         PK_ERROR("%s:%u: ContentKey has no kid", p->file, k->line);
         return -EBADMSG;
     }
-    if (parse_uuid(kid, k->kid) < 0) {
+    if (cr_uuid_parse(kid, k->kid) < 0) {
         PK_ERROR("%s:%u: ContentKey kid \"%s\" is not a UUID", p->file, k->line, shown(kid, b));
         return -EBADMSG;
     }
@@ -601,7 +556,7 @@ static const char *bad_pssh(const uint8_t *pssh, size_t n, const uint8_t id[16],
     else if (version > 1)
         snprintf(why, why_size, "pssh version %u (0 or 1 expected)", version);
     else if (memcmp(sys, id, 16) != 0)
-        snprintf(why, why_size, "SystemID %s is not the DRMSystem's systemId", cr_uuid_str(sys, a));
+        snprintf(why, why_size, "SystemID %s is not the DRMSystem's systemId", cr_uuid_format(sys, a));
     else
         why[0] = '\0';
     if (why[0])
@@ -800,11 +755,11 @@ static int parse_drm(ps_t *p, xmlNode *el, cr_drm_system_t *d)
     if ((rc = get_attr(p, el, "kid", &kid)) < 0 || (rc = get_attr(p, el, "systemId", &sys)) < 0 ||
         (rc = get_attr(p, el, "name", &d->name)) < 0)
         return rc;
-    if (!kid || parse_uuid(kid, d->kid) < 0) {
+    if (!kid || cr_uuid_parse(kid, d->kid) < 0) {
         PK_ERROR("%s:%u: DRMSystem kid \"%s\" is not a UUID", p->file, d->line, shown(kid, b));
         return -EBADMSG;
     }
-    if (!sys || parse_uuid(sys, d->system_id) < 0) {
+    if (!sys || cr_uuid_parse(sys, d->system_id) < 0) {
         PK_ERROR("%s:%u: DRMSystem for KID %s: systemId \"%s\" is not a UUID",
                  p->file, d->line, kid, shown(sys, b));
         return -EBADMSG;
@@ -812,11 +767,11 @@ static int parse_drm(ps_t *p, xmlNode *el, cr_drm_system_t *d)
     if (!(d->system = drm_of(d->system_id))) {
         PK_ERROR("%s:%u: DRMSystem for KID %s: unknown systemId %s (known: Widevine, "
                  "PlayReady, FairPlay, ClearKey, W3C common)", p->file, d->line, kid,
-                 cr_uuid_str(d->system_id, u));
+                 cr_uuid_format(d->system_id, u));
         return -EBADMSG;
     }
     snprintf(what, sizeof what, "DRMSystem %s for KID %s", cr_drm_name(d->system),
-             cr_uuid_str(d->kid, u));
+             cr_uuid_format(d->kid, u));
     for (xmlNode *c = el->children; c; c = c->next)
         x.hls_cap += is_el(c, "HLSSignalingData");
     if (x.hls_cap && !(x.hls = arena_calloc(p->a, x.hls_cap, sizeof *x.hls)))
@@ -891,7 +846,7 @@ static int parse_rule(ps_t *p, xmlNode *el, cr_rule_t *r)
     if ((rc = get_attr(p, el, "kid", &kid)) < 0 ||
         (rc = get_attr(p, el, "intendedTrackType", &r->intended_track_type)) < 0)
         return rc;
-    if (!kid || parse_uuid(kid, r->kid) < 0) {
+    if (!kid || cr_uuid_parse(kid, r->kid) < 0) {
         PK_ERROR("%s:%u: ContentKeyUsageRule kid \"%s\" is not a UUID", p->file, r->line,
                  shown(kid, b));
         return -EBADMSG;
@@ -1095,7 +1050,7 @@ int cr_cpix_check(const cr_cpix_t *c)
         const cr_key_t *k = &c->keys[i];
         if (cr_cpix_key(c, k->kid) != k) {
             PK_ERROR("%s:%u: ContentKey %s: a second ContentKey with this kid (line %u)",
-                     c->name, k->line, cr_uuid_str(k->kid, u), cr_cpix_key(c, k->kid)->line);
+                     c->name, k->line, cr_uuid_format(k->kid, u), cr_cpix_key(c, k->kid)->line);
             rc = -EBADMSG;
         }
     }
@@ -1103,13 +1058,13 @@ int cr_cpix_check(const cr_cpix_t *c)
         const cr_drm_system_t *d = &c->drm[i], *first = cr_cpix_drm(c, d->kid, d->system);
         if (!cr_cpix_key(c, d->kid)) {
             PK_ERROR("%s:%u: DRMSystem %s for KID %s: no ContentKey has this kid", c->name,
-                     d->line, cr_drm_name(d->system), cr_uuid_str(d->kid, u));
+                     d->line, cr_drm_name(d->system), cr_uuid_format(d->kid, u));
             rc = -EBADMSG;
         }
         if (first != d) {
             PK_ERROR("%s:%u: DRMSystem %s for KID %s: a second one for this system and key "
                      "(line %u)", c->name, d->line, cr_drm_name(d->system),
-                     cr_uuid_str(d->kid, u), first->line);
+                     cr_uuid_format(d->kid, u), first->line);
             rc = -EBADMSG;
         }
     }
@@ -1117,7 +1072,7 @@ int cr_cpix_check(const cr_cpix_t *c)
         const cr_rule_t *r = &c->rules[i];
         if (!cr_cpix_key(c, r->kid)) {
             PK_ERROR("%s:%u: ContentKeyUsageRule for KID %s: no ContentKey has this kid",
-                     c->name, r->line, cr_uuid_str(r->kid, u));
+                     c->name, r->line, cr_uuid_format(r->kid, u));
             rc = -EBADMSG;
         }
     }
@@ -1175,7 +1130,7 @@ int cr_cpix_key_for(const cr_cpix_t *c, pk_track_type_t type, uint32_t width, ui
         if (r->unusable) {
             PK_ERROR("%s:%u: no content key for %s: ContentKeyUsageRule for KID %s is unusable "
                      "(%s), and CPIX forbids mapping keys while a rule is unusable", c->name,
-                     r->line, track, cr_uuid_str(r->kid, u), r->unusable);
+                     r->line, track, cr_uuid_format(r->kid, u), r->unusable);
             return -ENOKEY;
         }
     }
@@ -1185,8 +1140,8 @@ int cr_cpix_key_for(const cr_cpix_t *c, pk_track_type_t type, uint32_t width, ui
             continue;
         if (match && memcmp(match->kid, r->kid, 16) != 0) {
             PK_ERROR("%s: %s matches ContentKeyUsageRules of two keys: KID %s (line %u) and "
-                     "KID %s (line %u)", c->name, track, cr_uuid_str(match->kid, u),
-                     match->line, cr_uuid_str(r->kid, v), r->line);
+                     "KID %s (line %u)", c->name, track, cr_uuid_format(match->kid, u),
+                     match->line, cr_uuid_format(r->kid, v), r->line);
             return -EBADMSG;
         }
         match = match ? match : r;
@@ -1197,7 +1152,7 @@ int cr_cpix_key_for(const cr_cpix_t *c, pk_track_type_t type, uint32_t width, ui
     }
     if (!(key = cr_cpix_key(c, match->kid))) {      /* only for documents built in code */
         PK_ERROR("%s:%u: ContentKeyUsageRule for KID %s: no ContentKey has this kid",
-                 c->name, match->line, cr_uuid_str(match->kid, u));
+                 c->name, match->line, cr_uuid_format(match->kid, u));
         return -EBADMSG;
     }
     *out = key;

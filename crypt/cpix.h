@@ -27,11 +27,9 @@
 #include <stdint.h>
 
 #include "../pack/arena.h"
+#include "uuid.h"
 #include "../pack/media.h"
 
-#ifndef CR_UUID_STR_SIZE                /* crypt/pssh.h defines it too */
-#define CR_UUID_STR_SIZE 37             /* "6e5a1d26-2757-47d7-8046-eaa5d1d34b5a" + NUL */
-#endif
 
 /* The DRM systems ismfs knows (a DRMSystem with any other systemId is an error). */
 typedef enum {
@@ -178,7 +176,5 @@ const cr_drm_system_t *cr_cpix_drm(const cr_cpix_t *c, const uint8_t kid[16], cr
 const uint8_t *cr_drm_system_id(cr_drm_t system);
 const char *cr_drm_name(cr_drm_t system);
 
-/* Writes the lower-case UUID text of 16 bytes into out; returns out. */
-char *cr_uuid_str(const uint8_t id[16], char out[CR_UUID_STR_SIZE]);
 
 #endif

@@ -72,74 +72,6 @@ static void patch(wr_t *w, size_t at, uint32_t v, int n, int little)
 
 /* ---- UUIDs -------------------------------------------------------------------------- */
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-int cr_pssh_uuid_parse(const char *s, uint8_t out[16])
-{
-    uint8_t id[16];
-    size_t n = 0;
-
-    /* Every group has an even number of digits, so digits pair up between the dashes; the
-     * first NUL fails a test, so nothing past the end of s is read. */
-    for (size_t i = 0; i < 36; i++) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (s[i] != '-')
-                return -EINVAL;
-            continue;
-        }
-        int hi = hexval(s[i]);
-        if (hi < 0)
-            return -EINVAL;
-        int lo = hexval(s[++i]);
-        if (lo < 0)
-            return -EINVAL;
-        id[n++] = (uint8_t)(hi << 4 | lo);
-    }
-    if (s[36] != '\0')
-        return -EINVAL;
-    memcpy(out, id, sizeof id);
-    return 0;
-}
-
-char *cr_pssh_uuid_format(const uint8_t id[16], char out[CR_UUID_STR_SIZE])
-{
-    static const char digits[] = "0123456789abcdef";
-    char *p = out;
-    for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            *p++ = '-';
-        *p++ = digits[id[i] >> 4];
-        *p++ = digits[id[i] & 15];
-    }
-    *p = '\0';
-    return out;
-}
-
-void cr_pssh_uuid_write(wr_t *w, const uint8_t id[16])
-{
-    char s[CR_UUID_STR_SIZE];
-    wr_bytes(w, cr_pssh_uuid_format(id, s), CR_UUID_STR_SIZE - 1);
-}
-
-void cr_pssh_guid_swap(const uint8_t in[16], uint8_t out[16])
-{
-    /* [PRH] KID VALUE: "this GUID (DWORD, WORD, WORD, 8-BYTE array) value must be little
-     * endian byte order"; the UUID text (and tenc/pssh) is big-endian. */
-    static const uint8_t from[16] = { 3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15 };
-    uint8_t t[16];
-    for (int i = 0; i < 16; i++)
-        t[i] = in[from[i]];
-    memcpy(out, t, sizeof t);
-}
 
 /* ---- pssh boxes --------------------------------------------------------------------- */
 
@@ -355,7 +287,7 @@ static int checksum(const uint8_t key[16], const uint8_t guid[16], uint8_t out[8
     } else {
         char why[256], id[CR_UUID_STR_SIZE];
         ERR_error_string_n(ERR_get_error(), why, sizeof why);
-        PK_ERROR("PlayReady checksum of KID %s: OpenSSL: %s", cr_pssh_uuid_format(kid, id),
+        PK_ERROR("PlayReady checksum of KID %s: OpenSSL: %s", cr_uuid_format(kid, id),
                  ctx ? why : "no cipher context");
         rc = ctx ? -EIO : -ENOMEM;
     }
@@ -368,7 +300,7 @@ static int checksum(const uint8_t key[16], const uint8_t guid[16], uint8_t out[8
 static void kid_value(wr_t *w, const uint8_t kid[16])
 {
     uint8_t guid[16];
-    cr_pssh_guid_swap(kid, guid);
+    cr_guid_swap(kid, guid);
     u16_base64(w, guid, 16);
 }
 
@@ -378,7 +310,7 @@ static int kid_checksum(wr_t *w, const cr_pssh_playready_t *pr, size_t i)
 {
     uint8_t guid[16], sum[8] = { 0 };
     if (w->buf) {
-        cr_pssh_guid_swap(pr->kids[i], guid);
+        cr_guid_swap(pr->kids[i], guid);
         int rc = checksum(pr->keys[i], guid, sum, pr->kids[i]);
         if (rc < 0)
             return set_err(w, rc);
@@ -474,7 +406,7 @@ static int check_playready(wr_t *w, const cr_pssh_playready_t *pr)
     for (size_t i = 0; ctr && i < pr->nkids; i++) {
         if (!pr->keys || !pr->keys[i]) {
             PK_ERROR("PlayReady AESCTR header: no content key for KID %s (its CHECKSUM)",
-                     cr_pssh_uuid_format(pr->kids[i], id));
+                     cr_uuid_format(pr->kids[i], id));
             return set_err(w, -EINVAL);
         }
     }

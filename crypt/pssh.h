@@ -33,9 +33,8 @@
 
 #include "../pack/arena.h"
 #include "../pack/bytes.h"
+#include "uuid.h"
 
-/* "6e5a1d26-2757-47d7-8046-eaa5d1d34b5a" + NUL; the same definition as crypt/cpix.h's */
-#define CR_UUID_STR_SIZE 37
 
 /* System IDs (dashif.org/identifiers/content_protection), UUID byte order. */
 extern const uint8_t cr_pssh_widevine_id[16];   /* edef8ba9-79d6-4ace-a3c8-27dcd51d21ed */
@@ -47,23 +46,6 @@ extern const uint8_t cr_pssh_common_id[16];     /* 1077efec-c0b2-4d02-ace3-3c1e5
 #define CR_PSSH_PLAYREADY_URN  "urn:uuid:9a04f079-9840-4286-ab92-e65be0885f95"
 #define CR_PSSH_WIDEVINE_KEYFORMAT  CR_PSSH_WIDEVINE_URN
 #define CR_PSSH_PLAYREADY_KEYFORMAT "com.microsoft.playready"
-
-/* ---- UUIDs ------------------------------------------------------------------------ */
-
-/* Parses exactly "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" (hex digits of either case; no
- * braces, "urn:uuid:", blanks or anything after) into out[16]. Returns 0, or -EINVAL with
- * out untouched. Does not log: the caller knows where the text came from. */
-int cr_pssh_uuid_parse(const char *s, uint8_t out[16]);
-
-/* Formats id as lower-case UUID text into out (NUL-terminated); returns out. */
-char *cr_pssh_uuid_format(const uint8_t id[16], char out[CR_UUID_STR_SIZE]);
-
-/* Appends the lower-case UUID text of id: the DASH cenc:default_KID value. */
-void cr_pssh_uuid_write(wr_t *w, const uint8_t id[16]);
-
-/* UUID order <-> Microsoft GUID order (Data1 u32, Data2 u16, Data3 u16 byte-swapped, the
- * last 8 bytes as they are); its own inverse. in and out may be the same array. */
-void cr_pssh_guid_swap(const uint8_t in[16], uint8_t out[16]);
 
 /* ---- pssh boxes ------------------------------------------------------------------- */
 

@@ -32,7 +32,7 @@ done
 TMP=$(mktemp -d /tmp/ismfs-pssh.XXXXXX) || exit 1
 trap 'rm -rf "$TMP"' EXIT
 
-SRCS="tests/lib/pssh_tool.c crypt/pssh.c pack/text.c pack/log.c pack/arena.c"
+SRCS="tests/lib/pssh_tool.c crypt/pssh.c crypt/uuid.c pack/text.c pack/log.c pack/arena.c"
 CFLAGS="-std=c17 -D_GNU_SOURCE -Wall -Wextra -Wshadow -Wformat=2 -Werror -g -I."
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=all"
 # shellcheck disable=SC2086

@@ -62,7 +62,7 @@ int main(int argc, char **argv)
         }
         memcpy(text, argv[i], tlen);
         text[tlen] = '\0';
-        if (cr_pssh_uuid_parse(text, kid[n]) < 0 || (colon && unhex(colon + 1, key[n]) < 0)) {
+        if (cr_uuid_parse(text, kid[n]) < 0 || (colon && unhex(colon + 1, key[n]) < 0)) {
             fprintf(stderr, "%s: not UUID[:32 hex digits]\n", argv[i]);
             return 1;
         }
@@ -101,7 +101,7 @@ int main(int argc, char **argv)
     } else if (strcmp(what, "common-pssh") == 0)
         rc = cr_pssh_common_write(&w, kids, n), text = 1;
     else if (strcmp(what, "default-kid") == 0 && n)
-        cr_pssh_uuid_write(&w, kids[0]), rc = w.err, text = 1;
+        cr_uuid_write(&w, kids[0]), rc = w.err, text = 1;
     else
         fprintf(stderr, "%s: unknown output\n", what);
 

@@ -164,6 +164,12 @@ static void expect_fail(void **state, const char *xml, int rc, unsigned line, co
     assert_no_secret_logged();
 }
 
+static int hex_val(int c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+         : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
 static uint8_t hexb(const char *h, int i)
 {
     return (uint8_t)(hex_val(h[2 * i]) << 4 | hex_val(h[2 * i + 1]));
@@ -179,7 +185,7 @@ static void expect_bytes(const uint8_t *got, const char *hex)
 static void expect_uuid(const uint8_t *got, const char *uuid)
 {
     char s[CR_UUID_STR_SIZE];
-    assert_string_equal(cr_uuid_str(got, s), uuid);
+    assert_string_equal(cr_uuid_format(got, s), uuid);
 }
 
 /* key_for returns the key with this KID. */
@@ -277,15 +283,15 @@ static void test_uuid(void **state)
     char s[CR_UUID_STR_SIZE];
     (void)state;
 
-    assert_int_equal(parse_uuid(SYS_FP, id), 0);
-    assert_string_equal(cr_uuid_str(id, s), "94ce86fb-07ff-4f43-adb8-93d2fa968ca2");
+    assert_int_equal(cr_uuid_parse(SYS_FP, id), 0);
+    assert_string_equal(cr_uuid_format(id, s), "94ce86fb-07ff-4f43-adb8-93d2fa968ca2");
     assert_memory_equal(id, cr_drm_system_id(CR_DRM_FAIRPLAY), 16);
-    assert_int_equal(parse_uuid("94ce86fb07ff4f43adb893d2fa968ca2", id), -1);
-    assert_int_equal(parse_uuid("94ce86fb-07ff-4f43-adb8-93d2fa968ca", id), -1);
-    assert_int_equal(parse_uuid("94ce86fb-07ff-4f43-adb8-93d2fa968ca2 ", id), -1);
-    assert_int_equal(parse_uuid("{4ce86fb-07ff-4f43-adb8-93d2fa968ca2}", id), -1);
-    assert_int_equal(parse_uuid("94ce86fb-07ff-4f43-adb8_93d2fa968ca2", id), -1);
-    assert_int_equal(parse_uuid("94ce86fb-07ff-4f43-adb8-93d2fa968cg2", id), -1);
+    assert_int_equal(cr_uuid_parse("94ce86fb07ff4f43adb893d2fa968ca2", id), -EINVAL);
+    assert_int_equal(cr_uuid_parse("94ce86fb-07ff-4f43-adb8-93d2fa968ca", id), -EINVAL);
+    assert_int_equal(cr_uuid_parse("94ce86fb-07ff-4f43-adb8-93d2fa968ca2 ", id), -EINVAL);
+    assert_int_equal(cr_uuid_parse("{4ce86fb-07ff-4f43-adb8-93d2fa968ca2}", id), -EINVAL);
+    assert_int_equal(cr_uuid_parse("94ce86fb-07ff-4f43-adb8_93d2fa968ca2", id), -EINVAL);
+    assert_int_equal(cr_uuid_parse("94ce86fb-07ff-4f43-adb8-93d2fa968cg2", id), -EINVAL);
     assert_int_equal(parse_u32(" +42 ", &(uint32_t){0}), 0);
     assert_int_equal(parse_u32("4294967296", &(uint32_t){0}), -1);
     assert_int_equal(parse_u32("-1", &(uint32_t){0}), -1);
@@ -905,10 +911,10 @@ static void test_check(void **state)
     cr_cpix_t c = { FILE_NAME, NULL, NULL, 2, keys, 1, drm, 1, rules };
     (void)state;
 
-    parse_uuid(KID_ALL, keys[0].kid);
-    parse_uuid(KID_ALL, keys[1].kid);
-    parse_uuid(KID_SD, drm[0].kid);
-    parse_uuid(KID_HD, rules[0].kid);
+    cr_uuid_parse(KID_ALL, keys[0].kid);
+    cr_uuid_parse(KID_ALL, keys[1].kid);
+    cr_uuid_parse(KID_SD, drm[0].kid);
+    cr_uuid_parse(KID_HD, rules[0].kid);
     log_reset();
     assert_int_equal(cr_cpix_check(&c), -EBADMSG);
     assert_int_equal(log_lines, 3);
@@ -916,13 +922,13 @@ static void test_check(void **state)
     expect_line(1, 8, "DRMSystem Widevine for KID " KID_SD ": no ContentKey has this kid");
     expect_line(2, 11, "ContentKeyUsageRule for KID " KID_HD ": no ContentKey has this kid");
 
-    parse_uuid(KID_HD, keys[1].kid);
-    parse_uuid(KID_ALL, drm[0].kid);
+    cr_uuid_parse(KID_HD, keys[1].kid);
+    cr_uuid_parse(KID_ALL, drm[0].kid);
     log_reset();
     assert_int_equal(cr_cpix_check(&c), 0);
     assert_int_equal(log_lines, 0);
     /* a rule naming no key, found by key_for in a document that skipped the check */
-    parse_uuid(KID_SD, rules[0].kid);
+    cr_uuid_parse(KID_SD, rules[0].kid);
     expect_no_key(&c, PK_TRACK_VIDEO, 1, 1, 0, 1, -EBADMSG, "no ContentKey has this kid");
     log_reset();
     assert_int_equal(cr_cpix_check(&(cr_cpix_t){ .name = FILE_NAME }), -EBADMSG);

@@ -48,7 +48,13 @@ static int teardown(void **state)
 
 static void uuid(const char *s, uint8_t out[16])
 {
-    assert_int_equal(cr_pssh_uuid_parse(s, out), 0);
+    assert_int_equal(cr_uuid_parse(s, out), 0);
+}
+
+static int hexval(int c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+         : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
 }
 
 static void unhex(const char *s, uint8_t *out, size_t n)
@@ -154,17 +160,17 @@ static void test_uuid_parse_and_format(void **state)
     uint8_t id[16];
     char s[CR_UUID_STR_SIZE];
 
-    assert_int_equal(cr_pssh_uuid_parse("6e5a1d26-2757-47d7-8046-eaa5d1d34b5a", id), 0);
+    assert_int_equal(cr_uuid_parse("6e5a1d26-2757-47d7-8046-eaa5d1d34b5a", id), 0);
     assert_memory_equal(id, want, 16);
-    assert_int_equal(cr_pssh_uuid_parse("6E5A1D26-2757-47D7-8046-EAA5D1D34B5A", id), 0);
+    assert_int_equal(cr_uuid_parse("6E5A1D26-2757-47D7-8046-EAA5D1D34B5A", id), 0);
     assert_memory_equal(id, want, 16);
-    assert_string_equal(cr_pssh_uuid_format(id, s), "6e5a1d26-2757-47d7-8046-eaa5d1d34b5a");
+    assert_string_equal(cr_uuid_format(id, s), "6e5a1d26-2757-47d7-8046-eaa5d1d34b5a");
 
     /* cenc:default_KID: lower case with dashes, counted like it is written */
     char buf[40];
     wr_t w = wr_init(buf, sizeof buf), c = wr_counter();
-    cr_pssh_uuid_write(&w, want);
-    cr_pssh_uuid_write(&c, want);
+    cr_uuid_write(&w, want);
+    cr_uuid_write(&c, want);
     assert_int_equal(w.pos, 36);
     assert_int_equal(c.pos, 36);
     assert_memory_equal(buf, "6e5a1d26-2757-47d7-8046-eaa5d1d34b5a", 36);
@@ -194,7 +200,7 @@ static void test_uuid_parse_strict(void **state)
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         uint8_t id[16];
         memset(id, 0xaa, sizeof id);
-        assert_int_equal(cr_pssh_uuid_parse(bad[i], id), -EINVAL);
+        assert_int_equal(cr_uuid_parse(bad[i], id), -EINVAL);
         for (int j = 0; j < 16; j++)
             assert_int_equal(id[j], 0xaa);          /* untouched on failure */
     }
@@ -209,21 +215,21 @@ static void test_guid_order(void **state)
     static const uint8_t want[16] = { 0x00, 0x00, 0x00, 0x10, 0x00, 0x10, 0x00, 0x10,
                                       0x10, 0x00, 0x10, 0x00, 0x00, 0x00, 0x00, 0x01 };
     uuid("10000000-1000-1000-1000-100000000001", kid);
-    cr_pssh_guid_swap(kid, guid);
+    cr_guid_swap(kid, guid);
     assert_memory_equal(guid, want, 16);
-    cr_pssh_guid_swap(guid, back);
+    cr_guid_swap(guid, back);
     assert_memory_equal(back, kid, 16);
 
     /* Microsoft, "DASH Content Protection using Microsoft PlayReady" v1.1: the PlayReady
      * SystemID "Little endian representation" */
     static const uint8_t pr_le[16] = { 0x79, 0xF0, 0x04, 0x9A, 0x40, 0x98, 0x86, 0x42,
                                        0xAB, 0x92, 0xE6, 0x5B, 0xE0, 0x88, 0x5F, 0x95 };
-    cr_pssh_guid_swap(cr_pssh_playready_id, guid);
+    cr_guid_swap(cr_pssh_playready_id, guid);
     assert_memory_equal(guid, pr_le, 16);
 
     /* in place */
     memcpy(guid, kid, 16);
-    cr_pssh_guid_swap(guid, guid);
+    cr_guid_swap(guid, guid);
     assert_memory_equal(guid, want, 16);
 }
 
@@ -791,9 +797,9 @@ static void test_manifest_text(void **state)
                         "urn:uuid:edef8ba9-79d6-4ace-a3c8-27dcd51d21ed");
     assert_string_equal(CR_PSSH_PLAYREADY_KEYFORMAT, "com.microsoft.playready");
     char s[CR_UUID_STR_SIZE];
-    assert_string_equal(CR_PSSH_PLAYREADY_URN + 9, cr_pssh_uuid_format(cr_pssh_playready_id, s));
-    assert_string_equal(CR_PSSH_WIDEVINE_URN + 9, cr_pssh_uuid_format(cr_pssh_widevine_id, s));
-    assert_string_equal(cr_pssh_uuid_format(cr_pssh_common_id, s),
+    assert_string_equal(CR_PSSH_PLAYREADY_URN + 9, cr_uuid_format(cr_pssh_playready_id, s));
+    assert_string_equal(CR_PSSH_WIDEVINE_URN + 9, cr_uuid_format(cr_pssh_widevine_id, s));
+    assert_string_equal(cr_uuid_format(cr_pssh_common_id, s),
                         "1077efec-c0b2-4d02-ace3-3c1e52e2fb4b");
 }
 
