@@ -1,0 +1,50 @@
+/*
+ * Protection as the writers see it (issue 6): what one track of an encrypted
+ * output needs, as data plus one callback. pack/ never calls crypt/: fs/ fills
+ * this from crypt/ (CPIX key, scheme, PSSH boxes, subsample counts, the AES
+ * callback) and hands it to the writers.
+ */
+#ifndef PK_PROTECT_H
+#define PK_PROTECT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bytes.h"
+
+typedef struct {
+    const uint8_t *data;
+    size_t len;
+} pk_bytes_t;
+
+/* The transform of one sample: encrypts data[0..len) in place (sample i of the
+ * track, in decode order) and writes its senc entry through w: the per-sample IV
+ * (iv_size bytes) then, for video, subsample_count (16 bits) and the subsamples
+ * {clear 16 bits, protected 32 bits}. With w in count mode nothing is encrypted
+ * and only the size is counted (data may then be NULL). Returns 0 or a negative
+ * errno (-EBADMSG: a sample that does not parse, logged). */
+typedef int (*pk_encrypt_fn)(void *ctx, uint32_t i, uint8_t *data, size_t len, wr_t *w);
+
+typedef struct pk_protect {
+    uint32_t scheme;            /* FOURCC('c','e','n','c') or FOURCC('c','b','c','s') */
+    uint8_t kid[16];            /* tenc default_KID, UUID byte order */
+    uint8_t iv_size;            /* per-sample IV bytes: 8 for cenc, 0 for cbcs (constant IV) */
+    uint8_t constant_iv[16];    /* cbcs: tenc default_constant_IV */
+    uint8_t crypt_blocks;       /* cbcs pattern: 1:9 for video, 0:0 (whole blocks) for audio */
+    uint8_t skip_blocks;
+    uint32_t pssh_count;
+    const pk_bytes_t *pssh;     /* complete pssh boxes for the init segment's moov */
+    /* senc sizes without reading samples: subsamples of sample i, NULL for audio
+     * (whole-sample protection, no subsample list) */
+    const uint16_t *subsample_counts;   /* [track sample_count] */
+    pk_encrypt_fn encrypt;
+    void *ctx;
+} pk_protect_t;
+
+/* Bytes of sample i's senc entry. */
+static inline size_t pk_protect_senc_entry_size(const pk_protect_t *p, uint32_t i)
+{
+    return p->iv_size + (p->subsample_counts ? 2 + 6 * (size_t)p->subsample_counts[i] : 0);
+}
+
+#endif
