@@ -114,7 +114,7 @@ static int open_asset(fs_req_t *req, const char *ism, asset_t *as)
     int rc;
     memset(as, 0, sizeof *as);
     as->ism = ism;
-    as->opts = (pk_urlopts_t){ "", "", 0 };
+    as->opts = (pk_urlopts_t){ .playlist = "", .segment = "" };
     if ((rc = fs_asset_get(req->ctx, ism, &a)) < 0)
         return rc;
     if (arena_defer(req->arena, fs_asset_release, a) < 0) {

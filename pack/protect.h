@@ -41,6 +41,30 @@ typedef struct pk_protect {
     void *ctx;
 } pk_protect_t;
 
+/* Manifest signalling of one track's key (DASH ContentProtection, HLS EXT-X-KEY,
+ * Smooth ProtectionHeader): what the CPIX gave, or what crypt/pssh.c built. */
+typedef struct {
+    uint8_t system_id[16];      /* UUID byte order */
+    pk_bytes_t pssh;            /* complete pssh box (DASH cenc:pssh; HLS Widevine data: URI) */
+    pk_bytes_t pro;             /* PlayReady Object (mspr:pro, Smooth), empty for others */
+    const char *content_protection; /* CPIX ContentProtectionData: XML to put inside
+                                     * <ContentProtection>, or NULL */
+    const char *la_url;         /* ClearKey dashif:laurl / licence URL, or NULL */
+} pk_drm_system_t;
+
+typedef struct {
+    uint32_t scheme;            /* cenc or cbcs */
+    uint8_t kid[16];            /* cenc:default_KID */
+    uint32_t system_count;
+    const pk_drm_system_t *systems;
+} pk_track_drm_t;
+
+/* The signalling of a protected view: drm[i] for view track i (pk_view_t tracks). */
+typedef struct pk_drm {
+    uint32_t track_count;
+    const pk_track_drm_t *const *tracks;
+} pk_drm_t;
+
 /* Bytes of sample i's senc entry. */
 static inline size_t pk_protect_senc_entry_size(const pk_protect_t *p, uint32_t i)
 {

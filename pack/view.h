@@ -62,6 +62,8 @@ typedef struct {
     const char *playlist;       /* HLS media and I-frame playlist URLs: ",filter=a;b,encryption=cbc" */
     const char *segment;        /* fragment URLs (segments do not carry filters): ",encryption=cbc" */
     int audio_only_false;       /* HLS masters: no audio-only variant */
+    const struct pk_drm *drm;   /* protected output: key signalling per track (pack/protect.h),
+                                 * NULL for clear output */
 } pk_urlopts_t;
 
 /*

@@ -719,7 +719,7 @@ static void test_master_cmaf_and_options(void **state)
 {
     (void)state;
     synth_t *s = synth(0, "video");
-    pk_urlopts_t o = { ",filter=a;b,encryption=cbcs-aapl", ",encryption=cbcs-aapl", 1 };
+    pk_urlopts_t o = { .playlist = ",filter=a;b,encryption=cbcs-aapl", .segment = ",encryption=cbcs-aapl", .audio_only_false = 1 };
     call_t c = { s, PK_HLS_CMAF, &o, NULL, NULL };
     master_info_t mi;
     int rc;
@@ -774,7 +774,7 @@ static void test_master_audio_only_asset(void **state)
     (void)state;
     synth_t *s = synth(NO_VIDEO, "video");
     /* audio-only=false cannot leave a master without variants */
-    pk_urlopts_t o = { "", "", 1 };
+    pk_urlopts_t o = { .playlist = "", .segment = "", .audio_only_false = 1 };
     call_t c = { s, PK_HLS_V4, &o, NULL, NULL };
     master_info_t mi;
     int rc;
@@ -848,7 +848,7 @@ static void test_media_playlists(void **state)
 {
     (void)state;
     synth_t *s = synth(0, "video");
-    pk_urlopts_t o = { ",filter=f,encryption=cbc", ",encryption=cbc", 0 };
+    pk_urlopts_t o = { .playlist = ",filter=f,encryption=cbc", .segment = ",encryption=cbc", .audio_only_false = 0 };
     const pk_vtrack_t *hi = track_of(s, "video", 900000);
     const pk_vtrack_t *eng = track_of(s, "aac_eng_2_128000", 128000);
     media_info_t mi;
@@ -984,7 +984,7 @@ static void test_escaping(void **state)
     (void)state;
     synth_t *s = synth(0, "my \"video\" 100%");
     s->at[0].name = "aac \"eng\"";
-    pk_urlopts_t o = { ",filter=x\"y", "", 0 };
+    pk_urlopts_t o = { .playlist = ",filter=x\"y", .segment = "", .audio_only_false = 0 };
     call_t c = { s, PK_HLS_V4, &o, NULL, NULL };
     master_info_t mi;
     int rc;
