@@ -647,7 +647,7 @@ static void check_master(const char *text, master_info_t *mi)
 
 /* ---- tests ---------------------------------------------------------------- */
 
-static const pk_urlopts_t no_opts = { "", "", 0 };
+static const pk_urlopts_t no_opts = { .playlist = "", .segment = "" };
 
 static void test_master_v4(void **state)
 {
@@ -719,7 +719,8 @@ static void test_master_cmaf_and_options(void **state)
 {
     (void)state;
     synth_t *s = synth(0, "video");
-    pk_urlopts_t o = { .playlist = ",filter=a;b,encryption=cbcs-aapl", .segment = ",encryption=cbcs-aapl", .audio_only_false = 1 };
+    pk_urlopts_t o = { .playlist = ",filter=a;b,encryption=cbcs-aapl",
+                       .segment = ",encryption=cbcs-aapl", .audio_only_false = 1 };
     call_t c = { s, PK_HLS_CMAF, &o, NULL, NULL };
     master_info_t mi;
     int rc;
@@ -848,7 +849,7 @@ static void test_media_playlists(void **state)
 {
     (void)state;
     synth_t *s = synth(0, "video");
-    pk_urlopts_t o = { .playlist = ",filter=f,encryption=cbc", .segment = ",encryption=cbc", .audio_only_false = 0 };
+    pk_urlopts_t o = { .playlist = ",filter=f,encryption=cbc", .segment = ",encryption=cbc" };
     const pk_vtrack_t *hi = track_of(s, "video", 900000);
     const pk_vtrack_t *eng = track_of(s, "aac_eng_2_128000", 128000);
     media_info_t mi;
@@ -984,7 +985,7 @@ static void test_escaping(void **state)
     (void)state;
     synth_t *s = synth(0, "my \"video\" 100%");
     s->at[0].name = "aac \"eng\"";
-    pk_urlopts_t o = { .playlist = ",filter=x\"y", .segment = "", .audio_only_false = 0 };
+    pk_urlopts_t o = { .playlist = ",filter=x\"y", .segment = "" };
     call_t c = { s, PK_HLS_V4, &o, NULL, NULL };
     master_info_t mi;
     int rc;
