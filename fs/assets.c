@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "../pack/log.h"
+#include "../pack/ts.h"
 #include "media.h"
 #include "source.h"
 
@@ -84,6 +85,24 @@ static int still_valid(int src_fd, const fs_asset_t *a)
     return 1;
 }
 
+/* Works out the TS packets of every fragment once per asset (pack/ts.h), so that TS
+ * sizes, continuity counters and HLS bandwidths cost nothing per request. Only where
+ * the sample table suffices; a track whose table does not (or that TS cannot carry)
+ * keeps the per-request path, which reports its errors where they matter. */
+static void add_ts_packets(pk_view_t *v, arena_t *a)
+{
+    for (uint32_t i = 0; i < v->track_count; i++) {
+        pk_vtrack_t *vt = &v->tracks[i];
+        uint32_t *p;
+        if (!pk_ts_packets_cheap(vt))
+            continue;
+        if (pk_ts_packets(vt, 1, a, &p) == 0)
+            vt->ts_packets = p;
+        if (vt->t->type == PK_TRACK_AUDIO && pk_ts_packets(vt, 0, a, &p) == 0)
+            vt->ts_packets_mux = p;
+    }
+}
+
 /* Builds the asset into a new entry with its own arena. */
 static int build(fs_ctx_t *ctx, const char *ism, fs_asset_t **out)
 {
@@ -110,6 +129,8 @@ static int build(fs_ctx_t *ctx, const char *ism, fs_asset_t **out)
             goto fail;
         a->err = -EIO;          /* logged where it was found; remembered below */
         a->view = NULL;
+    } else {
+        add_ts_packets(a->view, req.arena);
     }
     uint32_t n = 2;
     for (const struct fs_media_memo *mm = req.media; mm; mm = mm->next)

@@ -23,10 +23,11 @@
  *     every PES starts a TS packet. 0.1 s keeps the PCR of audio-only segments
  *     within the 100 ms interval of 13818-1 2.7.2. AC-3 and E-AC-3 use stream_id
  *     0xBD (private_stream_1), as ATSC A/52 Annex A and ffmpeg do; AAC, MP3 0xC0.
- *   - Continuity counters (ts.h) are computed in write mode only, from the sizes
- *     of every PES of the earlier segments: arithmetic on the sample table with
- *     4-byte NAL lengths, reading those samples otherwise. Sizes do not depend on
- *     them, so count mode skips the walk.
+ *   - Continuity counters (ts.h) are computed in write mode only, from the packets
+ *     of every PES of the earlier segments: a prefix sum when the view carries them
+ *     (vt->ts_packets, worked out once per asset by pk_ts_packets), else a walk over
+ *     the earlier fragments (arithmetic on the sample table with 4-byte NAL
+ *     lengths, reading samples otherwise). Sizes do not depend on them.
  *   - Stuffing is only ever an adaptation field (13818-1 2.4.3.5), PSI sections
  *     are followed by 0xFF bytes (2.4.4.2).
  *   - v3 (muxed) segments interleave PES by their DTS at 90 kHz, video first on a
@@ -586,12 +587,7 @@ static int adts_template(stream_t *s)
  */
 static void set_dts_delay(stream_t *s)
 {
-    const pk_track_t *t = s->t;
-    int32_t low = 0;
-    for (uint32_t i = 0; i < t->sample_count; i++)
-        if (t->samples[i].cto < low)
-            low = t->samples[i].cto;
-    s->dts_delay = (int64_t)s->vt->cto_shift - low;
+    s->dts_delay = (int64_t)s->vt->cto_shift - s->vt->min_cto;
 }
 
 /* The parameter sets (video), whether samples carry AUDs (from sample 0), the DTS delay. */
@@ -694,19 +690,15 @@ static int stream_init(stream_t *s, const pk_vtrack_t *vt, arena_t *a, uint16_t 
     return -ENOTSUP;
 }
 
-/* 0 when fragment k of vt exists and has samples, else -ENOENT. pk_vtrack_t does
- * not hold the fragment count: fragments before k must not reach the last sample. */
+/* 0 when fragment k of vt exists and has samples, else -ENOENT. */
 static int frag_exists(const pk_vtrack_t *vt, uint32_t k)
 {
-    for (uint32_t f = 0; f < k; f++)
-        if ((uint64_t)vt->frags[f].first + vt->frags[f].count >= vt->t->sample_count)
-            return -ENOENT;
-    return vt->frags[k].count ? 0 : -ENOENT;
+    return k < vt->frag_count && vt->frags[k].count ? 0 : -ENOENT;
 }
 
-/* The continuity counter of s at the start of segment k: its packets in segments
- * 0..k-1, as those segments write them. */
-static int start_cc(stream_t *s, uint32_t k)
+/* The PES packets of fragments [0, k) of s, as their segments write them; into
+ * per[] for each fragment when per is not NULL. */
+static int walk_packets(stream_t *s, uint32_t k, uint32_t *per, uint64_t *total)
 {
     const pk_track_t *t = s->t;
     uint64_t packets = 0;
@@ -714,6 +706,7 @@ static int start_cc(stream_t *s, uint32_t k)
     pes_t p;
     int rc;
     for (uint32_t f = 0; f < k; f++) {
+        uint64_t before = packets;
         uint32_t end = s->vt->frags[f].first + s->vt->frags[f].count;
         for (uint32_t i = s->vt->frags[f].first; i < end; i += p.count) {
             while (t->sync && sync < t->sync_count && t->sync[sync] < i)
@@ -723,8 +716,53 @@ static int start_cc(stream_t *s, uint32_t k)
                 return rc;
             packets += pes_packets(s, p.hdr + p.payload);
         }
+        if (per)
+            per[f] = (uint32_t)(packets - before);
+    }
+    *total = packets;
+    return 0;
+}
+
+/* The packets the view already knows for s, or NULL. */
+static const uint32_t *known_packets(const stream_t *s)
+{
+    return s->pcr ? s->vt->ts_packets : s->vt->ts_packets_mux;
+}
+
+/* The continuity counter of s at the start of segment k: its packets in segments
+ * 0..k-1, as those segments write them. */
+static int start_cc(stream_t *s, uint32_t k)
+{
+    const uint32_t *known = known_packets(s);
+    uint64_t packets = 0;
+    int rc;
+    if (known) {
+        for (uint32_t f = 0; f < k; f++)
+            packets += known[f];
+    } else if ((rc = walk_packets(s, k, NULL, &packets)) < 0) {
+        return rc;
     }
     s->cc = (unsigned)(packets & 0x0f);
+    return 0;
+}
+
+int pk_ts_packets_cheap(const pk_vtrack_t *vt)
+{
+    return vt->t->type == PK_TRACK_AUDIO || vt->t->nal_length_size == 4;
+}
+
+int pk_ts_packets(const pk_vtrack_t *vt, int pcr, arena_t *a, uint32_t **out)
+{
+    stream_t s;
+    uint64_t total;
+    int video = vt->t->type == PK_TRACK_VIDEO, rc;
+    uint32_t *per = arena_calloc(a, vt->frag_count ? vt->frag_count : 1, sizeof *per);
+    if (!per)
+        return -ENOMEM;
+    if ((rc = stream_init(&s, vt, a, video ? PID_VIDEO : PID_AUDIO, pcr)) < 0 ||
+        (rc = walk_packets(&s, vt->frag_count, per, &total)) < 0)
+        return rc;
+    *out = per;
     return 0;
 }
 
@@ -748,6 +786,16 @@ static int write_segment(const pk_vtrack_t *main, const pk_vtrack_t *mux, uint32
         return -EINVAL;
     if ((rc = frag_exists(main, k)) < 0)
         return rc;
+    if (mux && k >= mux->frag_count)
+        return -ENOENT;
+    /* the size from the packets the view knows: no stream to set up, no sample read */
+    if (!w->buf && !keyframe_only && main->ts_packets && (!mux || mux->ts_packets_mux)) {
+        uint64_t packets = 2 + (uint64_t)main->ts_packets[k];
+        if (mux)
+            packets += mux->ts_packets_mux[k];
+        wr_reserve(w, (size_t)(packets * TS_PACKET));
+        return w->err;
+    }
     int video = main->t->type == PK_TRACK_VIDEO;
     if ((rc = stream_init(&st[0], main, a, video ? PID_VIDEO : PID_AUDIO, 1)) < 0)
         return rc;

@@ -36,6 +36,20 @@ int pk_ts_segment(const pk_vtrack_t *main, const pk_vtrack_t *mux, uint32_t k, a
                   wr_t *w);
 
 /*
+ * The TS packets of the PES of every fragment of vt (not counting PAT and PMT), as
+ * the segment's main stream (pcr != 0: video, or audio alone) or as audio muxed
+ * beside video (pcr == 0): out[vt->frag_count], in `a`. With them in
+ * vt->ts_packets / ts_packets_mux, a segment's size is (2 + packets) * 188 and its
+ * continuity counters a prefix sum, with no walk over earlier segments. Reads
+ * samples only when pk_ts_packets_cheap() is false. Returns 0 or as pk_ts_segment.
+ */
+int pk_ts_packets(const pk_vtrack_t *vt, int pcr, arena_t *a, uint32_t **out);
+
+/* Whether pk_ts_packets works from the sample table alone (no sample reads beyond the
+ * first NAL header): audio, or video with 4-byte NAL lengths. */
+int pk_ts_packets_cheap(const pk_vtrack_t *vt);
+
+/*
  * The byte range, within TS segment k of video track vt (no muxed audio:
  * I-frame playlists point into the v4 video-only segments), that holds PAT, PMT
  * and the segment's first key frame: offset 0 and the length up to the end of

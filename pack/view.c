@@ -129,6 +129,11 @@ static int fill_frags(pk_vtrack_t *vt, const uint32_t *starts, uint32_t n, arena
     uint64_t all_bytes = 0, all_dur = 0;
     if (!fr)
         return -ENOMEM;
+    vt->frag_count = n;
+    vt->min_cto = 0;
+    for (uint32_t i = 0; i < t->sample_count; i++)
+        if (t->samples[i].cto < vt->min_cto)
+            vt->min_cto = t->samples[i].cto;
     for (uint32_t f = 0; f < n; f++) {
         uint32_t end = f + 1 < n ? starts[f + 1] : t->sample_count;
         fr[f].first = starts[f];

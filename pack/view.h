@@ -37,8 +37,15 @@ typedef struct {
     int64_t dts_shift;          /* see the top of this file, track timescale */
     int32_t cto_shift;
     const pk_frag_t *frags;     /* [frag_count] of the view */
+    uint32_t frag_count;        /* == the view's frag_count */
+    int32_t min_cto;            /* lowest composition offset of the source (<= 0 or 0) */
     uint32_t peak_bitrate;      /* highest fragment bitrate (bytes*8/duration), bit/s */
     uint32_t avg_bitrate;       /* all bytes * 8 / all duration, bit/s */
+    /* TS packets of each fragment's PES (pack/ts.h pk_ts_packets), when known: as the
+     * segment's main stream (with PCR), and as the audio muxed beside video (without);
+     * NULL: pk_ts_segment works them out itself */
+    const uint32_t *ts_packets;         /* [frag_count] */
+    const uint32_t *ts_packets_mux;     /* [frag_count], audio only */
 } pk_vtrack_t;
 
 typedef struct pk_view {

@@ -659,6 +659,49 @@ static void test_muxed_segments(void **state)
     arena_free(a);
 }
 
+/* Packets worked out once per asset (pk_ts_packets, as fs/assets.c does) give the
+ * same segments, byte for byte, as the walk over earlier fragments: sizes in count
+ * mode and continuity counters in write mode. */
+static void test_precomputed_packets(void **state)
+{
+    (void)state;
+    for (unsigned nls = 2; nls <= 4; nls += 2) {
+        make_media(nls, 0);
+        arena_t *a = arena_new();
+        pk_view_t *v = make_view(a);
+        pk_vtrack_t *vt = (pk_vtrack_t *)vtrack(v, PK_TRACK_VIDEO);
+        pk_vtrack_t *at = (pk_vtrack_t *)vtrack(v, PK_TRACK_AUDIO);
+        uint32_t n = v->frag_count;
+        uint8_t **walked = calloc(n * 3, sizeof *walked);
+        size_t *len = calloc(n * 3, sizeof *len);
+        for (uint32_t k = 0; k < n; k++) {
+            walked[3 * k] = segment(vt, NULL, k, &len[3 * k]);
+            walked[3 * k + 1] = segment(at, NULL, k, &len[3 * k + 1]);
+            walked[3 * k + 2] = segment(vt, at, k, &len[3 * k + 2]);
+        }
+        uint32_t *p;
+        CHECK(pk_ts_packets(vt, 1, a, &p) == 0);
+        vt->ts_packets = p;
+        CHECK(pk_ts_packets(at, 1, a, &p) == 0);
+        at->ts_packets = p;
+        CHECK(pk_ts_packets(at, 0, a, &p) == 0);
+        at->ts_packets_mux = p;
+        for (uint32_t k = 0; k < n; k++) {
+            const pk_vtrack_t *m[3][2] = { { vt, NULL }, { at, NULL }, { vt, at } };
+            for (int j = 0; j < 3; j++) {
+                size_t l;
+                uint8_t *b = segment(m[j][0], m[j][1], k, &l);
+                CHECK(l == len[3 * k + j] && memcmp(b, walked[3 * k + j], l) == 0);
+                free(b);
+                free(walked[3 * k + j]);
+            }
+        }
+        free(walked);
+        free(len);
+        arena_free(a);
+    }
+}
+
 static void test_no_such_fragment(void **state)
 {
     (void)state;
@@ -854,6 +897,7 @@ int main(void)
         cmocka_unit_test(test_video_negative_cto),
         cmocka_unit_test(test_audio_segments),
         cmocka_unit_test(test_muxed_segments),
+        cmocka_unit_test(test_precomputed_packets),
         cmocka_unit_test(test_no_such_fragment),
         cmocka_unit_test(test_bad_nal_length),
         cmocka_unit_test(test_truncated_length_field),
