@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../pack/log.h"
@@ -66,6 +67,13 @@ static int identify(int src_fd, const char *rel, struct fs_asset_id *id)
     id->size = (uint64_t)st.st_size;
     id->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
     return 0;
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static int same(const struct fs_asset_id *a, const struct fs_asset_id *b)
@@ -156,6 +164,7 @@ static int build(fs_ctx_t *ctx, const char *ism, fs_asset_t **out)
         a->stale = 1;
     a->newest = req.newest;
     a->arena = req.arena;
+    atomic_store(&a->checked_ns, now_ns());
     ix_read_end(req.rd);        /* everything was copied out of it */
     *out = a;
     return 0;
@@ -192,7 +201,11 @@ int fs_asset_get(fs_ctx_t *ctx, const char *ism, fs_asset_t **out)
 
     if (a) {
         /* checked outside the lock: stat calls may block on the storage */
-        if (still_valid(ctx->src_fd, a)) {
+        uint64_t now = now_ns();
+        int fresh = now - atomic_load(&a->checked_ns) < FS_ASSETS_RECHECK_NS;
+        if (fresh || still_valid(ctx->src_fd, a)) {
+            if (!fresh)
+                atomic_store(&a->checked_ns, now);
             pthread_mutex_lock(&c->lock);
             a->used = ++c->clock;
             pthread_mutex_unlock(&c->lock);

@@ -2,7 +2,8 @@
  * The asset cache: assets built once (server manifest read, media loaded, view
  * cut, source files open) and shared by the requests that follow, as long as
  * the .ism and every media file keep their identity (device, inode, size,
- * mtime). Each use re-checks those identities, so a changed source is seen on
+ * mtime). Uses re-check those identities (at most once per FS_ASSETS_RECHECK_NS:
+ * the kernel caches attributes that long anyway), so a changed source is seen on
  * the next lookup; a request keeps the entry it got until it ends, so one file
  * is never served from two versions.
  */
@@ -13,6 +14,7 @@
 #include "ctx.h"
 
 #define FS_ASSETS_MAX 64        /* entries kept; the least recently used unused one goes */
+#define FS_ASSETS_RECHECK_NS 1000000000ull  /* = the mount's attribute timeout (1 s) */
 
 typedef struct fs_asset {
     const char *ism;            /* path of the .ism below SRC */
@@ -27,6 +29,7 @@ typedef struct fs_asset {
     unsigned refs;              /* guarded by the cache lock */
     int stale;                  /* out of the table; freed at the last release */
     uint64_t used;              /* LRU clock */
+    _Atomic uint64_t checked_ns; /* when the identities were last found unchanged (monotonic) */
     struct fs_asset *next;
     struct fs_asset_cache *cache;
 } fs_asset_t;
