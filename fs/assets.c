@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../pack/cmaf.h"
 #include "../pack/log.h"
 #include "../pack/ts.h"
 #include "media.h"
@@ -108,6 +109,22 @@ static void add_ts_packets(pk_view_t *v, arena_t *a)
             vt->ts_packets = p;
         if (vt->t->type == PK_TRACK_AUDIO && pk_ts_packets(vt, 0, a, &p) == 0)
             vt->ts_packets_mux = p;
+        if (vt->t->type == PK_TRACK_VIDEO && pk_ts_key_packets(vt, a, &p) == 0)
+            vt->ts_key_packets = p;
+    }
+}
+
+/* The CMAF header size of every fragment, for HLS bandwidths (pack/hls.c). */
+static void add_cmaf_headers(pk_view_t *v, arena_t *a)
+{
+    for (uint32_t i = 0; i < v->track_count; i++) {
+        pk_vtrack_t *vt = &v->tracks[i];
+        uint32_t *h = arena_calloc(a, v->frag_count ? v->frag_count : 1, sizeof *h);
+        if (!h)
+            return;
+        for (uint32_t k = 0; k < v->frag_count; k++)
+            h[k] = vt->frags[k].count ? (uint32_t)pk_cmaf_fragment_header_size(vt, k) : 0;
+        vt->cmaf_header = h;
     }
 }
 
@@ -139,6 +156,7 @@ static int build(fs_ctx_t *ctx, const char *ism, fs_asset_t **out)
         a->view = NULL;
     } else {
         add_ts_packets(a->view, req.arena);
+        add_cmaf_headers(a->view, req.arena);
     }
     uint32_t n = 2;
     for (const struct fs_media_memo *mm = req.media; mm; mm = mm->next)

@@ -225,14 +225,18 @@ static int entry_size(const pk_vtrack_t *vt, const pk_vtrack_t *mux, uint32_t k,
 
     switch (kind) {
     case SIZE_CMAF:
-        *out = pk_cmaf_fragment_header_size(vt, k) + f->bytes;
-        return 0;
     case SIZE_IFRAME_CMAF:
+        *out = vt->cmaf_header ? vt->cmaf_header[k] : pk_cmaf_fragment_header_size(vt, k);
         /* the first sample of a fragment is its key frame (pack/view.h) */
-        *out = pk_cmaf_fragment_header_size(vt, k) + vt->t->samples[f->first].size;
+        *out += kind == SIZE_CMAF ? f->bytes : vt->t->samples[f->first].size;
         return 0;
     case SIZE_TS:
+        if (pk_ts_segment_size(vt, mux, k, out) == 0)
+            return 0;
+        break;
     case SIZE_IFRAME_TS:
+        if (pk_ts_keyframe_size(vt, k, out) == 0)
+            return 0;
         break;
     }
     if (!(scratch = arena_new()))

@@ -697,8 +697,10 @@ static int frag_exists(const pk_vtrack_t *vt, uint32_t k)
 }
 
 /* The PES packets of fragments [0, k) of s, as their segments write them; into
- * per[] for each fragment when per is not NULL. */
-static int walk_packets(stream_t *s, uint32_t k, uint32_t *per, uint64_t *total)
+ * per[] for each fragment when per is not NULL, and the packets of each fragment's
+ * first PES into first[] when first is not NULL. */
+static int walk_packets(stream_t *s, uint32_t k, uint32_t *per, uint32_t *first,
+                        uint64_t *total)
 {
     const pk_track_t *t = s->t;
     uint64_t packets = 0;
@@ -714,7 +716,10 @@ static int walk_packets(stream_t *s, uint32_t k, uint32_t *per, uint64_t *total)
             int key = !t->sync || (sync < t->sync_count && t->sync[sync] == i);
             if ((rc = describe(s, i, end, key, &p)) < 0)
                 return rc;
-            packets += pes_packets(s, p.hdr + p.payload);
+            uint64_t n = pes_packets(s, p.hdr + p.payload);
+            if (first && i == s->vt->frags[f].first)
+                first[f] = (uint32_t)n;
+            packets += n;
         }
         if (per)
             per[f] = (uint32_t)(packets - before);
@@ -739,7 +744,7 @@ static int start_cc(stream_t *s, uint32_t k)
     if (known) {
         for (uint32_t f = 0; f < k; f++)
             packets += known[f];
-    } else if ((rc = walk_packets(s, k, NULL, &packets)) < 0) {
+    } else if ((rc = walk_packets(s, k, NULL, NULL, &packets)) < 0) {
         return rc;
     }
     s->cc = (unsigned)(packets & 0x0f);
@@ -751,7 +756,7 @@ int pk_ts_packets_cheap(const pk_vtrack_t *vt)
     return vt->t->type == PK_TRACK_AUDIO || vt->t->nal_length_size == 4;
 }
 
-int pk_ts_packets(const pk_vtrack_t *vt, int pcr, arena_t *a, uint32_t **out)
+static int packets_of(const pk_vtrack_t *vt, int pcr, int key, arena_t *a, uint32_t **out)
 {
     stream_t s;
     uint64_t total;
@@ -760,9 +765,46 @@ int pk_ts_packets(const pk_vtrack_t *vt, int pcr, arena_t *a, uint32_t **out)
     if (!per)
         return -ENOMEM;
     if ((rc = stream_init(&s, vt, a, video ? PID_VIDEO : PID_AUDIO, pcr)) < 0 ||
-        (rc = walk_packets(&s, vt->frag_count, per, &total)) < 0)
+        (rc = walk_packets(&s, vt->frag_count, key ? NULL : per, key ? per : NULL,
+                           &total)) < 0)
         return rc;
     *out = per;
+    return 0;
+}
+
+int pk_ts_packets(const pk_vtrack_t *vt, int pcr, arena_t *a, uint32_t **out)
+{
+    return packets_of(vt, pcr, 0, a, out);
+}
+
+int pk_ts_key_packets(const pk_vtrack_t *vt, arena_t *a, uint32_t **out)
+{
+    if (vt->t->type != PK_TRACK_VIDEO)
+        return -EINVAL;
+    return packets_of(vt, 1, 1, a, out);
+}
+
+int pk_ts_segment_size(const pk_vtrack_t *main, const pk_vtrack_t *mux, uint32_t k,
+                       uint64_t *size)
+{
+    if (!main->ts_packets || (mux && !mux->ts_packets_mux))
+        return -EAGAIN;
+    if (frag_exists(main, k) < 0 || (mux && k >= mux->frag_count))
+        return -ENOENT;
+    uint64_t packets = 2 + (uint64_t)main->ts_packets[k];
+    if (mux)
+        packets += mux->ts_packets_mux[k];
+    *size = packets * TS_PACKET;
+    return 0;
+}
+
+int pk_ts_keyframe_size(const pk_vtrack_t *vt, uint32_t k, uint64_t *size)
+{
+    if (!vt->ts_key_packets)
+        return -EAGAIN;
+    if (frag_exists(vt, k) < 0)
+        return -ENOENT;
+    *size = (2 + (uint64_t)vt->ts_key_packets[k]) * TS_PACKET;
     return 0;
 }
 
@@ -789,11 +831,10 @@ static int write_segment(const pk_vtrack_t *main, const pk_vtrack_t *mux, uint32
     if (mux && k >= mux->frag_count)
         return -ENOENT;
     /* the size from the packets the view knows: no stream to set up, no sample read */
-    if (!w->buf && !keyframe_only && main->ts_packets && (!mux || mux->ts_packets_mux)) {
-        uint64_t packets = 2 + (uint64_t)main->ts_packets[k];
-        if (mux)
-            packets += mux->ts_packets_mux[k];
-        wr_reserve(w, (size_t)(packets * TS_PACKET));
+    uint64_t known;
+    if (!w->buf && (keyframe_only ? pk_ts_keyframe_size(main, k, &known)
+                                  : pk_ts_segment_size(main, mux, k, &known)) == 0) {
+        wr_reserve(w, (size_t)known);
         return w->err;
     }
     int video = main->t->type == PK_TRACK_VIDEO;

@@ -45,6 +45,17 @@ int pk_ts_segment(const pk_vtrack_t *main, const pk_vtrack_t *mux, uint32_t k, a
  */
 int pk_ts_packets(const pk_vtrack_t *vt, int pcr, arena_t *a, uint32_t **out);
 
+/* The packets of the first PES of every fragment of video track vt (its key frame), as
+ * the main stream: out[vt->frag_count]; for vt->ts_key_packets. Returns as pk_ts_packets. */
+int pk_ts_key_packets(const pk_vtrack_t *vt, arena_t *a, uint32_t **out);
+
+/* The size of TS segment k (as pk_ts_segment would write it) or of its key-frame range (as
+ * pk_ts_keyframe_range), from what the view knows: 0 and *size, or -EAGAIN when the view
+ * does not carry the packet counts (then run pk_ts_segment in count mode). */
+int pk_ts_segment_size(const pk_vtrack_t *main, const pk_vtrack_t *mux, uint32_t k,
+                       uint64_t *size);
+int pk_ts_keyframe_size(const pk_vtrack_t *vt, uint32_t k, uint64_t *size);
+
 /* Whether pk_ts_packets works from the sample table alone (no sample reads beyond the
  * first NAL header): audio, or video with 4-byte NAL lengths. */
 int pk_ts_packets_cheap(const pk_vtrack_t *vt);

@@ -46,6 +46,11 @@ typedef struct {
      * NULL: pk_ts_segment works them out itself */
     const uint32_t *ts_packets;         /* [frag_count] */
     const uint32_t *ts_packets_mux;     /* [frag_count], audio only */
+    const uint32_t *ts_key_packets;     /* [frag_count], video: packets of the first PES
+                                         * (the key frame: I-frame playlist ranges) */
+    const uint32_t *cmaf_header;        /* [frag_count]: pk_cmaf_fragment_header_size (clear
+                                         * output), when known: HLS bandwidths without
+                                         * re-counting */
 } pk_vtrack_t;
 
 typedef struct pk_view {

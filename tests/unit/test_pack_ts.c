@@ -674,6 +674,9 @@ static void test_precomputed_packets(void **state)
         uint32_t n = v->frag_count;
         uint8_t **walked = calloc(n * 3, sizeof *walked);
         size_t *len = calloc(n * 3, sizeof *len);
+        uint64_t *key = calloc(n, sizeof *key);
+        for (uint32_t k = 0; k < n; k++)
+            CHECK(pk_ts_keyframe_range(vt, k, a, &key[k]) == 0);
         for (uint32_t k = 0; k < n; k++) {
             walked[3 * k] = segment(vt, NULL, k, &len[3 * k]);
             walked[3 * k + 1] = segment(at, NULL, k, &len[3 * k + 1]);
@@ -686,6 +689,13 @@ static void test_precomputed_packets(void **state)
         at->ts_packets = p;
         CHECK(pk_ts_packets(at, 0, a, &p) == 0);
         at->ts_packets_mux = p;
+        CHECK(pk_ts_key_packets(vt, a, &p) == 0);
+        vt->ts_key_packets = p;
+        for (uint32_t k = 0; k < n; k++) {
+            uint64_t kl;
+            CHECK(pk_ts_keyframe_range(vt, k, a, &kl) == 0 && kl == key[k]);
+            CHECK(pk_ts_keyframe_size(vt, k, &kl) == 0 && kl == key[k]);
+        }
         for (uint32_t k = 0; k < n; k++) {
             const pk_vtrack_t *m[3][2] = { { vt, NULL }, { at, NULL }, { vt, at } };
             for (int j = 0; j < 3; j++) {
@@ -698,6 +708,7 @@ static void test_precomputed_packets(void **state)
         }
         free(walked);
         free(len);
+        free(key);
         arena_free(a);
     }
 }
