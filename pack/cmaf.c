@@ -7,8 +7,13 @@
  * a wr_t: counting gives the size for getattr, the same code writes the bytes.
  * Sample data is never copied: the plan points at the source ranges.
  *
- * Encryption will add boxes to traf (senc, saiz, saio) and wrap the sample
- * entry (encv/enca + sinf): write_traf() and write_stsd() are where they go.
+ * Encrypted output (ISO/IEC 23001-7, pack/protect.h) is the same writer with a
+ * pk_protect_t: the sample entry becomes encv/enca with a sinf (write_stsd), the
+ * init segment gets the pssh boxes, and each traf gets saiz, saio and senc
+ * (write_traf). The senc entries come from the encrypt callback, which
+ * encrypts the samples in place in one arena buffer: the mdat is then memory,
+ * not source ranges. Sizes still come without reading a sample byte, from the
+ * subsample counts fs/ keeps (pk_protect_senc_entry_size).
  */
 #include "cmaf.h"
 
@@ -26,6 +31,9 @@
 #define TFHD_DEFAULT_DURATION   0x000008u
 #define TFHD_DEFAULT_FLAGS      0x000020u
 #define TFHD_DEFAULT_BASE_MOOF  0x020000u
+
+/* 23001-7 7.2.1 senc flags: subsample information present */
+#define SENC_SUBSAMPLES     0x000002u
 
 /* 14496-12 8.8.8.1 tr_flags */
 #define TRUN_DATA_OFFSET    0x000001u
@@ -59,7 +67,20 @@ typedef struct {
     uint32_t first_flags;       /* with TRUN_FIRST_FLAGS */
     uint8_t trun_version;
     uint64_t payload;           /* bytes of sample data: the mdat body */
+    /* encrypted output only (prot != NULL), set by layout_protect() */
+    const pk_protect_t *prot;
+    uint64_t senc_bytes;        /* sum of the fragment's senc entries */
+    int aux;                    /* saiz and saio written: some entry is not empty */
+    uint8_t aux_default;        /* saiz default_sample_info_size, 0: a size per sample */
+    uint32_t aux_offset;        /* saio: first senc entry byte, from the moof start */
 } layout_t;
+
+/* The encryption pass of one write: where the samples are, the first error. */
+typedef struct {
+    uint8_t *payload;           /* the fragment's samples, encrypted in place; NULL when
+                                 * only counting (senc entries are then zeros) */
+    int rc;                     /* first error of the encrypt callback */
+} crypt_t;
 
 static uint32_t sample_flags(const pk_track_t *t, uint32_t i)
 {
@@ -200,11 +221,86 @@ static void write_tfxd(wr_t *w, const layout_t *l)
     box_close(w, b);
 }
 
-/* The children of traf. CMAF: tfhd, tfdt, one trun. MS-SSTR 2.2.4.3 allows
- * tfhd, trun and vendor uuid boxes only (no tfdt: clients take the time from
- * the manifest, dash.js recreates tfdt from it), tfxd after the trun as IIS
- * writes it. */
-static void write_traf(wr_t *w, const layout_t *l, uint32_t data_offset)
+/* 14496-12 8.7.8: the size of each sample's auxiliary information (its senc
+ * entry). No aux_info_type (flags 0): 23001-7 7.1 lets it default to the
+ * scheme of the sample entry's schm. */
+static void write_saiz(wr_t *w, const layout_t *l)
+{
+    const pk_protect_t *p = l->prot;
+    size_t b = box_open_full(w, FOURCC('s', 'a', 'i', 'z'), 0, 0);
+    wr_u8(w, l->aux_default);
+    wr_u32(w, l->count);
+    if (!l->aux_default)
+        for (uint32_t i = l->first; i < l->first + l->count; i++)
+            wr_u8(w, (uint8_t)pk_protect_senc_entry_size(p, i));
+    box_close(w, b);
+}
+
+/* 14496-12 8.7.9: one offset, the fragment's entries being contiguous in senc;
+ * moof-relative like the trun's data_offset (default-base-is-moof). */
+static void write_saio(wr_t *w, const layout_t *l)
+{
+    size_t b = box_open_full(w, FOURCC('s', 'a', 'i', 'o'), 0, 0);
+    wr_u32(w, 1);                                   /* entry_count */
+    wr_u32(w, l->aux_offset);
+    box_close(w, b);
+}
+
+/* Calls the encrypt callback for sample i of the fragment (its bytes at data),
+ * which writes the senc entry through w; checks the entry has the size the
+ * subsample counts promised, as everything before the mdat was laid out on it. */
+static void encrypt_sample(wr_t *w, const layout_t *l, crypt_t *cr, uint32_t i, uint8_t *data)
+{
+    const pk_protect_t *p = l->prot;
+    size_t want = pk_protect_senc_entry_size(p, i), at = w->pos;
+    uint32_t size = l->vt->t->samples[i].size;
+
+    if (cr->rc < 0) {
+        wr_zeros(w, want);
+        return;
+    }
+    int rc = p->encrypt(p->ctx, i, data, size, w);
+    if (rc < 0) {
+        cr->rc = rc;                                /* the callback logged why */
+    } else if (w->err || w->pos - at != want) {
+        PK_ERROR("%s: track %s sample %u: senc entry of %zu bytes where %zu were counted",
+                 l->vt->at->source && l->vt->at->source->name ? l->vt->at->source->name : "?",
+                 l->vt->at->name, i, w->pos - at, want);
+        cr->rc = -EIO;
+    }
+    if (cr->rc < 0)                                 /* keep the layout for the caller's check */
+        w->pos = at + want;
+}
+
+/* 23001-7 7.2: the fragment's sample encryption entries, in sample order:
+ * IV (iv_size bytes, none with a constant IV), then with flag 0x2 the
+ * subsample_count and {BytesOfClearData, BytesOfProtectedData} pairs. */
+static void write_senc(wr_t *w, const layout_t *l, crypt_t *cr)
+{
+    const pk_protect_t *p = l->prot;
+    size_t b = box_open_full(w, FOURCC('s', 'e', 'n', 'c'), 0,
+                             p->subsample_counts ? SENC_SUBSAMPLES : 0);
+    wr_u32(w, l->count);
+    if (!cr || !cr->payload) {
+        wr_zeros(w, l->senc_bytes);
+    } else {
+        uint64_t off = 0;
+        for (uint32_t i = l->first; i < l->first + l->count; i++) {
+            encrypt_sample(w, l, cr, i, cr->payload + off);
+            off += l->vt->t->samples[i].size;
+        }
+    }
+    box_close(w, b);
+}
+
+/* The children of traf. CMAF: tfhd, tfdt, one trun; encrypted, then saiz, saio,
+ * senc (the order of 23000-19's fragment table and of shaka-packager; saiz/saio
+ * left out when every entry is empty, as for cbcs audio: 23001-7 has empty
+ * auxiliary information omitted, shaka-packager does so). MS-SSTR 2.2.4.3
+ * allows tfhd, trun and vendor uuid boxes only (no tfdt: clients take the time
+ * from the manifest, dash.js recreates tfdt from it), tfxd after the trun as
+ * IIS writes it. */
+static void write_traf(wr_t *w, const layout_t *l, uint32_t data_offset, crypt_t *cr)
 {
     size_t b = box_open(w, FOURCC('t', 'r', 'a', 'f'));
     write_tfhd(w, l);
@@ -213,14 +309,21 @@ static void write_traf(wr_t *w, const layout_t *l, uint32_t data_offset)
     write_trun(w, l, data_offset);
     if (l->fmt == FMT_SMOOTH)
         write_tfxd(w, l);
+    if (l->prot) {
+        if (l->aux) {
+            write_saiz(w, l);
+            write_saio(w, l);
+        }
+        write_senc(w, l, cr);
+    }
     box_close(w, b);
 }
 
-static void write_moof(wr_t *w, const layout_t *l, uint32_t data_offset)
+static void write_moof(wr_t *w, const layout_t *l, uint32_t data_offset, crypt_t *cr)
 {
     size_t b = box_open(w, FOURCC('m', 'o', 'o', 'f'));
     write_mfhd(w, l->k + 1);
-    write_traf(w, l, data_offset);
+    write_traf(w, l, data_offset, cr);
     box_close(w, b);
 }
 
@@ -244,17 +347,19 @@ static void write_styp(wr_t *w)
 }
 
 /* Everything before the first sample byte: [styp], moof, mdat header. The
- * trun's data_offset points just past the mdat header (moof-relative). */
-static void write_header(wr_t *w, const layout_t *l)
+ * trun's data_offset points just past the mdat header (moof-relative).
+ * Encrypted: cr->payload holds the samples, encrypted while the senc is written
+ * (cr NULL or without payload: senc entries counted only). */
+static void write_header(wr_t *w, const layout_t *l, crypt_t *cr)
 {
     wr_t c = wr_counter();
-    write_moof(&c, l, 0);
+    write_moof(&c, l, 0, NULL);
     uint32_t hdr = mdat_header_size(l);
     uint32_t data_offset = (uint32_t)(c.pos + hdr);
 
     if (l->fmt == FMT_CMAF)
         write_styp(w);
-    write_moof(w, l, data_offset);
+    write_moof(w, l, data_offset, cr);
     if (hdr == 16) {
         wr_u32(w, 1);
         wr_u32(w, FOURCC('m', 'd', 'a', 't'));
@@ -263,6 +368,68 @@ static void write_header(wr_t *w, const layout_t *l)
         wr_u32(w, (uint32_t)(8 + l->payload));
         wr_u32(w, FOURCC('m', 'd', 'a', 't'));
     }
+}
+
+/*
+ * The encryption part of the layout: senc entry sizes from the subsample counts,
+ * saiz's default size when all are equal, saio's offset. -ENOTSUP when an entry
+ * is larger than saiz's 8-bit sizes can state (a sample of more than about 40
+ * subsamples: slices).
+ */
+static int layout_protect(layout_t *l, const pk_protect_t *p)
+{
+    l->prot = p;
+    l->senc_bytes = 0;
+    l->aux = 0;
+    l->aux_default = 0;
+    if (!p)
+        return 0;
+    size_t size0 = l->count ? pk_protect_senc_entry_size(p, l->first) : 0;
+    int uniform = 1;
+    for (uint32_t i = l->first; i < l->first + l->count; i++) {
+        size_t n = pk_protect_senc_entry_size(p, i);
+        if (n > UINT8_MAX) {
+            PK_ERROR("%s: track %s sample %u: %u subsamples make a senc entry of %zu bytes, "
+                     "more than saiz can state (255)", l->vt->at->source &&
+                     l->vt->at->source->name ? l->vt->at->source->name : "?",
+                     l->vt->at->name, i, p->subsample_counts ? p->subsample_counts[i] : 0, n);
+            return -ENOTSUP;
+        }
+        l->senc_bytes += n;
+        uniform &= n == size0;
+        l->aux |= n != 0;
+    }
+    l->aux_default = uniform ? (uint8_t)size0 : 0;
+
+    /* saio points at the first entry: past moof, mfhd and the traf children
+     * before senc (as write_traf writes them), and senc's header,
+     * version/flags and sample_count */
+    wr_t c = wr_counter();
+    box_open(&c, FOURCC('m', 'o', 'o', 'f'));
+    write_mfhd(&c, l->k + 1);
+    box_open(&c, FOURCC('t', 'r', 'a', 'f'));
+    write_tfhd(&c, l);
+    if (l->fmt == FMT_CMAF)
+        write_tfdt(&c, l);
+    write_trun(&c, l, 0);
+    if (l->fmt == FMT_SMOOTH)
+        write_tfxd(&c, l);
+    if (l->aux) {
+        write_saiz(&c, l);
+        write_saio(&c, l);
+    }
+    l->aux_offset = (uint32_t)(c.pos + 16);
+    return 0;
+}
+
+/* Lays out fragment k: 0, -ENOENT (empty), -ENOTSUP (layout_protect). */
+static int layout_fragment(const pk_vtrack_t *vt, uint32_t k, fmt_t fmt, const pk_protect_t *p,
+                           layout_t *l)
+{
+    if (!vt->frags[k].count)
+        return -ENOENT;
+    layout(vt, k, fmt, l);
+    return layout_protect(l, p);
 }
 
 /* The whole fragment as a plan: one arena buffer of header bytes (counted, then
@@ -275,17 +442,16 @@ static int fragment(const pk_vtrack_t *vt, uint32_t k, fmt_t fmt, arena_t *a, pk
     pk_plan_t p;
     int rc;
 
-    if (!vt->frags[k].count)
-        return -ENOENT;
-    layout(vt, k, fmt, &l);
+    if ((rc = layout_fragment(vt, k, fmt, NULL, &l)) < 0)
+        return rc;
 
     wr_t c = wr_counter();
-    write_header(&c, &l);
+    write_header(&c, &l, NULL);
     uint8_t *buf = arena_alloc(a, c.pos);
     if (!buf)
         return -ENOMEM;
     wr_t w = wr_init(buf, c.pos);
-    write_header(&w, &l);
+    write_header(&w, &l, NULL);
     assert(w.pos == c.pos && !w.err);
 
     if ((rc = pk_plan_init(&p, a, 8)) < 0 || (rc = pk_plan_bytes(&p, a, buf, w.pos)) < 0)
@@ -313,8 +479,110 @@ uint64_t pk_cmaf_fragment_header_size(const pk_vtrack_t *vt, uint32_t k)
     layout_t l;
     layout(vt, k, FMT_CMAF, &l);
     wr_t c = wr_counter();
-    write_header(&c, &l);
+    write_header(&c, &l, NULL);
     return c.pos;
+}
+
+/* Header bytes (styp, moof, mdat header) and payload of encrypted fragment k. */
+static int protected_size(const pk_vtrack_t *vt, uint32_t k, const pk_protect_t *p,
+                          uint64_t *hdr, uint64_t *payload)
+{
+    layout_t l;
+    int rc = layout_fragment(vt, k, FMT_CMAF, p, &l);
+    if (rc < 0)
+        return rc;
+    wr_t c = wr_counter();
+    write_header(&c, &l, NULL);
+    *hdr = c.pos;
+    *payload = l.payload;
+    return 0;
+}
+
+int pk_cmaf_fragment_protected_header_size(const pk_vtrack_t *vt, uint32_t k,
+                                           const pk_protect_t *p, uint64_t *size)
+{
+    uint64_t hdr, payload;
+    int rc = protected_size(vt, k, p, &hdr, &payload);
+    if (rc < 0)
+        return rc;
+    *size = hdr;
+    return 0;
+}
+
+int pk_cmaf_fragment_protected_size(const pk_vtrack_t *vt, uint32_t k, const pk_protect_t *p,
+                                    uint64_t *size)
+{
+    uint64_t hdr, payload;
+    int rc = protected_size(vt, k, p, &hdr, &payload);
+    if (rc < 0)
+        return rc;
+    *size = hdr + payload;
+    return 0;
+}
+
+/* The samples [l->first, +count) of the source into buf, one read per run of
+ * samples that are contiguous in the file. */
+static int read_samples(const layout_t *l, uint8_t *buf)
+{
+    const pk_track_t *t = l->vt->t;
+    const pk_source_t *src = l->vt->at->source;
+    uint32_t last = l->first + l->count;
+
+    for (uint32_t i = l->first; i < last;) {
+        uint64_t pos = t->samples[i].pos, len = t->samples[i].size;
+        uint32_t j = i + 1;
+        while (j < last && t->samples[j].pos == pos + len)
+            len += t->samples[j++].size;
+        int rc = src ? src->read(src->ctx, buf, (size_t)len, pos) : -EIO;
+        if (rc < 0) {
+            PK_ERROR("%s: track %s samples %u-%u: cannot read %llu bytes at offset %llu "
+                     "(error %d)", src && src->name ? src->name : "?", l->vt->at->name, i,
+                     j - 1, (unsigned long long)len, (unsigned long long)pos, rc);
+            return rc;
+        }
+        buf += len;
+        i = j;
+    }
+    return 0;
+}
+
+int pk_cmaf_fragment_protected(const pk_vtrack_t *vt, uint32_t k, const pk_protect_t *p,
+                               arena_t *a, pk_plan_t *out)
+{
+    layout_t l;
+    pk_plan_t plan;
+    int rc;
+
+    if ((rc = layout_fragment(vt, k, FMT_CMAF, p, &l)) < 0)
+        return rc;
+    wr_t c = wr_counter();
+    write_header(&c, &l, NULL);
+    size_t hdr = c.pos;
+    if (l.payload > SIZE_MAX - hdr)
+        return -ENOMEM;
+    uint8_t *buf = arena_alloc(a, hdr + (size_t)l.payload);
+    if (!buf)
+        return -ENOMEM;
+    if ((rc = read_samples(&l, buf + hdr)) < 0)
+        return rc;
+
+    crypt_t cr = { buf + hdr, 0 };
+    wr_t w = wr_init(buf, hdr);
+    write_header(&w, &l, &cr);
+    if (cr.rc < 0)
+        return cr.rc;
+    assert(w.pos == hdr && !w.err);
+    /* the size getattr reported, from the subsample counts alone */
+    uint64_t want = 0;
+    rc = pk_cmaf_fragment_protected_size(vt, k, p, &want);
+    assert(rc == 0 && want == hdr + l.payload);
+    (void)want;
+
+    if ((rc = pk_plan_init(&plan, a, 1)) < 0 ||
+        (rc = pk_plan_bytes(&plan, a, buf, hdr + l.payload)) < 0)
+        return rc;
+    *out = plan;
+    return 0;
 }
 
 /* ---- the CMAF header ------------------------------------------------------ */
@@ -475,13 +743,60 @@ static void write_dinf(wr_t *w)
     box_close(w, dinf);
 }
 
+/* 23001-7 8.1 / 14496-12 8.12: what an encrypted sample entry carries in its
+ * sinf. frma: the entry's original type. schm: the scheme, version 1.0. tenc:
+ * version 0 for cenc; version 1 for a pattern scheme (cbcs), with
+ * crypt_byte_block:skip_byte_block in the second byte; with Per_Sample_IV_Size
+ * 0 the constant IV follows the KID (23001-7 8.2.2). */
+static void write_sinf(wr_t *w, const pk_track_t *t, const pk_protect_t *p)
+{
+    int pattern = p->scheme == FOURCC('c', 'b', 'c', 's');
+    size_t sinf = box_open(w, FOURCC('s', 'i', 'n', 'f'));
+    size_t b = box_open(w, FOURCC('f', 'r', 'm', 'a'));
+    wr_u32(w, t->fourcc);
+    box_close(w, b);
+    b = box_open_full(w, FOURCC('s', 'c', 'h', 'm'), 0, 0);
+    wr_u32(w, p->scheme);
+    wr_u32(w, 0x00010000);                          /* scheme_version 1.0 */
+    box_close(w, b);
+    size_t schi = box_open(w, FOURCC('s', 'c', 'h', 'i'));
+    b = box_open_full(w, FOURCC('t', 'e', 'n', 'c'), pattern ? 1 : 0, 0);
+    wr_u8(w, 0);                                    /* reserved */
+    wr_u8(w, pattern ? (uint8_t)((p->crypt_blocks & 15) << 4 | (p->skip_blocks & 15)) : 0);
+    wr_u8(w, 1);                                    /* default_isProtected */
+    wr_u8(w, p->iv_size);
+    wr_bytes(w, p->kid, sizeof p->kid);
+    if (!p->iv_size) {
+        wr_u8(w, sizeof p->constant_iv);            /* default_constant_IV_size */
+        wr_bytes(w, p->constant_iv, sizeof p->constant_iv);
+    }
+    box_close(w, b);
+    box_close(w, schi);
+    box_close(w, sinf);
+}
+
 /* The source's sample entry, verbatim: codec config, pasp, colr, btrt as the
- * encoder wrote them. */
-static void write_stsd(wr_t *w, const pk_track_t *t)
+ * encoder wrote them. Encrypted (14496-12 8.12.1): renamed encv (video) or enca
+ * (audio), the sinf appended after its children, its size grown by as much. */
+static void write_stsd(wr_t *w, const pk_track_t *t, const pk_protect_t *p)
 {
     size_t b = box_open_full(w, FOURCC('s', 't', 's', 'd'), 0, 0);
     wr_u32(w, t->entry_size ? 1 : 0);
-    wr_bytes(w, t->entry, t->entry_size);
+    if (!p || t->entry_size < 8) {
+        wr_bytes(w, t->entry, t->entry_size);
+    } else {
+        /* a 64-bit size (size 1, 14496-12 4.2) is never needed for a sample
+         * entry; the body starts after whichever header the source used */
+        rd_t r = rd_init(t->entry, t->entry_size);
+        size_t hdr = rd_u32(&r) == 1 ? 16 : 8;
+        if (hdr > t->entry_size)
+            hdr = t->entry_size;
+        size_t e = box_open(w, t->type == PK_TRACK_AUDIO ? FOURCC('e', 'n', 'c', 'a')
+                                                         : FOURCC('e', 'n', 'c', 'v'));
+        wr_bytes(w, t->entry + hdr, t->entry_size - hdr);
+        write_sinf(w, t, p);
+        box_close(w, e);
+    }
     box_close(w, b);
 }
 
@@ -495,10 +810,10 @@ static void write_empty_table(wr_t *w, uint32_t type)
     box_close(w, b);
 }
 
-static void write_stbl(wr_t *w, const pk_track_t *t)
+static void write_stbl(wr_t *w, const pk_track_t *t, const pk_protect_t *p)
 {
     size_t b = box_open(w, FOURCC('s', 't', 'b', 'l'));
-    write_stsd(w, t);
+    write_stsd(w, t, p);
     write_empty_table(w, FOURCC('s', 't', 't', 's'));
     write_empty_table(w, FOURCC('s', 't', 's', 'c'));
     write_empty_table(w, FOURCC('s', 't', 's', 'z'));
@@ -506,7 +821,7 @@ static void write_stbl(wr_t *w, const pk_track_t *t)
     box_close(w, b);
 }
 
-static void write_trak(wr_t *w, const pk_vtrack_t *vt)
+static void write_trak(wr_t *w, const pk_vtrack_t *vt, const pk_protect_t *p)
 {
     size_t trak = box_open(w, FOURCC('t', 'r', 'a', 'k'));
     write_tkhd(w, vt->t);
@@ -516,7 +831,7 @@ static void write_trak(wr_t *w, const pk_vtrack_t *vt)
     size_t minf = box_open(w, FOURCC('m', 'i', 'n', 'f'));
     write_media_header(w, vt->t);
     write_dinf(w);
-    write_stbl(w, vt->t);
+    write_stbl(w, vt->t, p);
     box_close(w, minf);
     box_close(w, mdia);
     box_close(w, trak);
@@ -534,13 +849,27 @@ static void write_mvex(wr_t *w)
     box_close(w, mvex);
 }
 
-/* No edit list: the output timeline already applies the source's (view.h). */
-void pk_cmaf_init(const pk_vtrack_t *vt, wr_t *w)
+/* No edit list: the output timeline already applies the source's (view.h).
+ * The pssh boxes (23001-7 8.1.1: in moov or moof) go last in moov, after mvex:
+ * where 23000-19's CMAF header table lists them and shaka-packager writes them. */
+static void init(const pk_vtrack_t *vt, const pk_protect_t *p, wr_t *w)
 {
     write_ftyp(w);
     size_t moov = box_open(w, FOURCC('m', 'o', 'o', 'v'));
     write_mvhd(w, vt->t);
-    write_trak(w, vt);
+    write_trak(w, vt, p);
     write_mvex(w);
+    for (uint32_t i = 0; p && i < p->pssh_count; i++)
+        wr_bytes(w, p->pssh[i].data, p->pssh[i].len);
     box_close(w, moov);
+}
+
+void pk_cmaf_init(const pk_vtrack_t *vt, wr_t *w)
+{
+    init(vt, NULL, w);
+}
+
+void pk_cmaf_init_protected(const pk_vtrack_t *vt, const pk_protect_t *p, wr_t *w)
+{
+    init(vt, p, w);
 }

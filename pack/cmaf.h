@@ -10,6 +10,7 @@
 
 #include "bytes.h"
 #include "plan.h"
+#include "protect.h"
 #include "view.h"
 
 /*
@@ -32,6 +33,42 @@ int pk_cmaf_fragment(const pk_vtrack_t *vt, uint32_t k, arena_t *a, pk_plan_t *o
  * mdat header): with the first sample's size, the I-frame byte range of the
  * fragment in HLS (its first sample is a key frame). */
 uint64_t pk_cmaf_fragment_header_size(const pk_vtrack_t *vt, uint32_t k);
+
+/*
+ * Encrypted CMAF (ISO/IEC 23001-7) with p as fs/ filled it (pack/protect.h).
+ *
+ * pk_cmaf_init_protected: pk_cmaf_init with the sample entry renamed encv
+ * (video) / enca (audio) and a sinf appended inside it (frma: the original
+ * type; schm: p->scheme, version 0x00010000; schi/tenc: v0 for cenc with
+ * default_Per_Sample_IV_Size p->iv_size, v1 for cbcs with the pattern
+ * crypt_blocks:skip_blocks and, IV size 0, the 16-byte constant IV), and the
+ * boxes p->pssh[] appended to moov after mvex. p == NULL: pk_cmaf_init.
+ *
+ * pk_cmaf_fragment_protected: pk_cmaf_fragment with the samples read through
+ * vt->at->source into one arena buffer and p->encrypt called once per sample,
+ * in order, to encrypt it in place and write its senc entry. traf: tfhd, tfdt,
+ * trun, saiz, saio, senc (23001-7 7.2: flags 0x2 with subsamples, i.e. when
+ * p->subsample_counts); saiz states one default size when every entry has the
+ * same, else a size per sample; saio's one offset is the first senc entry byte,
+ * moof-relative. saiz and saio are left out when every entry is empty (constant
+ * IV without subsamples: cbcs audio). *out is one memory piece. Returns 0,
+ * -ENOENT (empty fragment), -ENOTSUP (an entry over 255 bytes, which saiz
+ * cannot state: logged), -ENOMEM, a source read error (logged), the encrypt
+ * callback's error, or -EIO when the callback wrote an entry of another size
+ * than p->subsample_counts promised (logged).
+ *
+ * pk_cmaf_fragment_protected_size: its exact size in *size, without reading or
+ * encrypting (the senc sizes come from p->subsample_counts); the header size
+ * alike (the I-frame byte range in HLS, as pk_cmaf_fragment_header_size).
+ * Return 0, -ENOENT or -ENOTSUP as above.
+ */
+void pk_cmaf_init_protected(const pk_vtrack_t *vt, const pk_protect_t *p, wr_t *w);
+int pk_cmaf_fragment_protected(const pk_vtrack_t *vt, uint32_t k, const pk_protect_t *p,
+                               arena_t *a, pk_plan_t *out);
+int pk_cmaf_fragment_protected_size(const pk_vtrack_t *vt, uint32_t k, const pk_protect_t *p,
+                                    uint64_t *size);
+int pk_cmaf_fragment_protected_header_size(const pk_vtrack_t *vt, uint32_t k,
+                                           const pk_protect_t *p, uint64_t *size);
 
 /*
  * Smooth Streaming fragment k: moof (mfhd, traf: tfhd, trun, uuid tfxd with

@@ -27,7 +27,20 @@ typedef enum {
  * view starts at 0 with audio and video still in sync. Tracks with no fragment
  * in the range are left out.
  *
- * Returns 0 or w->err (-ENOSPC; -ENOMEM/-EINVAL from wr_printf).
+ * Protected output (o->drm not NULL, track i signalled by o->drm->tracks[i],
+ * NULL for a clear track): ContentProtection descriptors (23009-1 5.8.4.1)
+ * on the AdaptationSet when all its Representations are signalled alike, else
+ * on each Representation: mp4protection with value cenc|cbcs and
+ * cenc:default_KID, then one per DRM system, urn:uuid:<SystemID> with value
+ * "MSPR 2.0" (PlayReady), "Widevine", "ClearKey1.0" (e2719d58-...), none for
+ * others, holding the system's CPIX ContentProtectionData verbatim when it is
+ * a well-formed fragment of other-namespace elements (else it is logged and
+ * left out), or else cenc:pssh (the pssh box), mspr:pro (the PlayReady Object)
+ * and dashif:Laurl (la_url) as given. xmlns:cenc/mspr/dashif are declared on
+ * the root only when used.
+ *
+ * Returns 0 or w->err (-ENOSPC; -ENOMEM/-EINVAL from wr_printf, -ENOMEM from
+ * libxml2 checking ContentProtectionData).
  */
 int pk_mpd_write(const pk_view_t *v, pk_mpd_profile_t profile, const pk_urlopts_t *o, wr_t *w);
 

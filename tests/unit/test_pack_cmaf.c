@@ -3,6 +3,7 @@
  * and the sample bytes the plan points at are compared with the source. */
 #include "test.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "../../pack/cmaf.c"
@@ -615,8 +616,542 @@ static void test_enomem(void **state)
     arena_free(va);
 }
 
+/* ---- encrypted output (23001-7) ------------------------------------------------ */
+
+/* A stand-in for crypt/'s callback: "encrypts" by XOR with KEY and writes the
+ * senc entry an encrypter would: an 8-byte IV (the sample index), then for
+ * video the subsamples, from the counts: each {4 clear, 8 protected} but the
+ * last, which takes the rest. */
+#define KEY 0x5a
+
+typedef struct {
+    const uint16_t *counts;     /* NULL: whole-sample (audio) */
+    uint8_t iv_size;
+    int calls, fail_at, bad_at; /* fail_at: return -EBADMSG there; bad_at: short entry */
+    uint32_t order[64];         /* sample indexes in call order */
+} fake_t;
+
+static int fake_encrypt(void *ctx, uint32_t i, uint8_t *data, size_t len, wr_t *w)
+{
+    fake_t *f = ctx;
+    if (f->calls < 64)
+        f->order[f->calls] = i;
+    f->calls++;
+    if ((int)i == f->fail_at)
+        return -EBADMSG;
+    if (f->iv_size == 8)
+        wr_u64(w, i);
+    else
+        wr_zeros(w, f->iv_size);
+    if (!f->counts) {
+        for (size_t j = 0; data && j < len; j++)
+            data[j] ^= KEY;
+        return 0;
+    }
+    uint16_t n = f->counts[i];
+    wr_u16(w, (int)i == f->bad_at ? (uint16_t)(n - 1) : n);
+    size_t at = 0;
+    for (uint16_t j = 0; j < n && (int)i != f->bad_at; j++) {
+        uint32_t prot = j + 1 < n ? 8 : (uint32_t)(len - at - 4);
+        wr_u16(w, 4);
+        wr_u32(w, prot);
+        for (uint32_t b = 0; data && b < prot; b++)
+            data[at + 4 + b] ^= KEY;
+        at += 4 + prot;
+    }
+    return 0;
+}
+
+static const uint8_t kid[16] = { 0x10, 0, 0, 0, 0x10, 0, 0x10, 0, 0x10, 0, 0x10, 0, 0, 0, 0, 1 };
+static const uint8_t civ[16] = { 0xc0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 0xc1 };
+static const uint8_t pssh1[32] = { 0, 0, 0, 32, 'p', 's', 's', 'h', 0, 0, 0, 0,
+                                   0xed, 0xef, 0x8b, 0xa9, 0x79, 0xd6, 0x4a, 0xce,
+                                   0xa3, 0xc8, 0x27, 0xdc, 0xd5, 0x1d, 0x21, 0xed, 0, 0, 0, 0 };
+static const uint8_t pssh2[34] = { 0, 0, 0, 34, 'p', 's', 's', 'h', 0, 0, 0, 0,
+                                   0x9a, 0x04, 0xf0, 0x79, 0x98, 0x40, 0x42, 0x86,
+                                   0xab, 0x92, 0xe6, 0x5b, 0xe0, 0x88, 0x5f, 0x95, 0, 0, 0, 2,
+                                   7, 7 };
+static const pk_bytes_t psshs[2] = { { pssh1, sizeof pssh1 }, { pssh2, sizeof pssh2 } };
+static uint16_t vcounts[V_N];
+
+static pk_protect_t protect(uint32_t scheme, int video, fake_t *f)
+{
+    for (uint32_t i = 0; i < V_N; i++)
+        vcounts[i] = (uint16_t)(1 + i % 3);
+    *f = (fake_t){ .counts = video ? vcounts : NULL, .fail_at = -1, .bad_at = -1,
+                   .iv_size = scheme == FOURCC('c', 'e', 'n', 'c') ? 8 : 0 };
+    pk_protect_t p = { .scheme = scheme, .iv_size = f->iv_size, .pssh_count = 2, .pssh = psshs,
+                       .subsample_counts = f->counts, .encrypt = fake_encrypt, .ctx = f };
+    memcpy(p.kid, kid, 16);
+    if (scheme == FOURCC('c', 'b', 'c', 's')) {
+        memcpy(p.constant_iv, civ, 16);
+        p.crypt_blocks = video ? 1 : 0;
+        p.skip_blocks = video ? 9 : 0;
+    }
+    return p;
+}
+
+static uint8_t *init_protected_bytes(const pk_vtrack_t *vt, const pk_protect_t *p, size_t *len)
+{
+    wr_t c = wr_counter();
+    pk_cmaf_init_protected(vt, p, &c);
+    uint8_t *buf = malloc(c.pos);
+    assert_non_null(buf);
+    wr_t w = wr_init(buf, c.pos);
+    pk_cmaf_init_protected(vt, p, &w);
+    assert_int_equal(w.err, 0);
+    assert_int_equal(w.pos, c.pos);
+    *len = c.pos;
+    return buf;
+}
+
+/* The types of the children of the box body at [p, p + len), in order. */
+static int child_types(const uint8_t *p, size_t len, uint32_t *out, int max)
+{
+    rd_t r = rd_init(p, len);
+    int n = 0;
+    while (rd_left(&r) >= 8 && n < max) {
+        uint32_t size = rd_u32(&r);
+        out[n++] = rd_u32(&r);
+        assert_true(size >= 8);
+        rd_skip(&r, size - 8);
+    }
+    assert_int_equal(r.err, 0);
+    assert_int_equal(rd_left(&r), 0);
+    return n;
+}
+
+/* Checks the encrypted sample entry against the clear one; returns the body of tenc. */
+static rd_t check_entry(const uint8_t *b, size_t n, const uint8_t *entry, size_t entry_size,
+                        uint32_t enc_type, uint32_t scheme, int tenc_version)
+{
+    rd_t r = find(b, n, "moov/trak/mdia/minf/stbl/stsd");
+    assert_int_equal(rd_u32(&r), 0);
+    assert_int_equal(rd_u32(&r), 1);
+    const uint8_t *e = r.p;
+    uint32_t size = rd_u32(&r);
+    assert_int_equal(size, rd_left(&r) + 4);     /* the entry fills stsd */
+    assert_int_equal(rd_u32(&r), enc_type);
+    /* the original body, byte for byte, then the sinf */
+    assert_memory_equal(e + 8, entry + 8, entry_size - 8);
+    const uint8_t *sinf = e + entry_size;
+    size_t sinf_len = size - entry_size;
+    rd_t s = rd_init(sinf, sinf_len);
+    assert_int_equal(rd_u32(&s), sinf_len);
+    assert_int_equal(rd_u32(&s), FOURCC('s', 'i', 'n', 'f'));
+    uint32_t types[8];
+    assert_int_equal(child_types(s.p, rd_left(&s), types, 8), 3);
+    assert_int_equal(types[0], FOURCC('f', 'r', 'm', 'a'));
+    assert_int_equal(types[1], FOURCC('s', 'c', 'h', 'm'));
+    assert_int_equal(types[2], FOURCC('s', 'c', 'h', 'i'));
+    rd_t x = find(sinf, sinf_len, "sinf/frma");
+    assert_int_equal(rd_u32(&x), FOURCC(entry[4], entry[5], entry[6], entry[7]));
+    assert_int_equal(rd_left(&x), 0);
+    x = find(sinf, sinf_len, "sinf/schm");
+    assert_int_equal(rd_u32(&x), 0);                /* v0, no flags: no URI */
+    assert_int_equal(rd_u32(&x), scheme);
+    assert_int_equal(rd_u32(&x), 0x00010000);
+    assert_int_equal(rd_left(&x), 0);
+    x = find(sinf, sinf_len, "sinf/schi/tenc");
+    assert_int_equal(x.err, 0);
+    assert_int_equal(rd_u32(&x), (uint32_t)tenc_version << 24);
+    return x;
+}
+
+static void test_init_protected_cenc(void **state)
+{
+    (void)state;
+    arena_t *a = arena_new();
+    pk_view_t *v = view(a, 240);
+    fake_t f;
+    pk_protect_t p = protect(FOURCC('c', 'e', 'n', 'c'), 1, &f);
+    size_t n, clear_n;
+    uint8_t *b = init_protected_bytes(&v->tracks[0], &p, &n);
+    uint8_t *clear = init_bytes(&v->tracks[0], &clear_n);
+    check_tree(b, n);
+
+    /* 23001-7 8.2: tenc v0: reserved, reserved, isProtected, IV size, KID */
+    rd_t x = check_entry(b, n, ventry, sizeof ventry, FOURCC('e', 'n', 'c', 'v'),
+                         FOURCC('c', 'e', 'n', 'c'), 0);
+    assert_int_equal(rd_u8(&x), 0);
+    assert_int_equal(rd_u8(&x), 0);
+    assert_int_equal(rd_u8(&x), 1);
+    assert_int_equal(rd_u8(&x), 8);
+    assert_memory_equal(x.p, kid, 16);
+    rd_skip(&x, 16);
+    assert_int_equal(rd_left(&x), 0);
+
+    /* pssh boxes last in moov, verbatim, in the given order */
+    rd_t moov = find(b, n, "moov");
+    uint32_t types[8];
+    assert_int_equal(child_types(moov.p, rd_left(&moov), types, 8), 5);
+    assert_int_equal(types[0], FOURCC('m', 'v', 'h', 'd'));
+    assert_int_equal(types[1], FOURCC('t', 'r', 'a', 'k'));
+    assert_int_equal(types[2], FOURCC('m', 'v', 'e', 'x'));
+    assert_int_equal(types[3], FOURCC('p', 's', 's', 'h'));
+    assert_int_equal(types[4], FOURCC('p', 's', 's', 'h'));
+    assert_memory_equal(moov.end - sizeof pssh1 - sizeof pssh2, pssh1, sizeof pssh1);
+    assert_memory_equal(moov.end - sizeof pssh2, pssh2, sizeof pssh2);
+
+    /* everything else as in the clear header: sinf (8 + frma 12 + schm 20 +
+     * schi 8 + tenc 32) and the pssh boxes are the only growth */
+    assert_int_equal(n, clear_n + 80 + sizeof pssh1 + sizeof pssh2);
+    assert_memory_equal(find(b, n, "ftyp").p, find(clear, clear_n, "ftyp").p, 20);
+    rd_t m1 = find(b, n, "moov/mvex"), m2 = find(clear, clear_n, "moov/mvex");
+    assert_int_equal(rd_left(&m1), rd_left(&m2));
+    assert_memory_equal(m1.p, m2.p, rd_left(&m1));
+
+    /* no protection: the clear header */
+    size_t n0;
+    uint8_t *b0 = init_protected_bytes(&v->tracks[0], NULL, &n0);
+    assert_int_equal(n0, clear_n);
+    assert_memory_equal(b0, clear, n0);
+    free(b0);
+    free(clear);
+    free(b);
+    arena_free(a);
+}
+
+static void test_init_protected_cbcs(void **state)
+{
+    (void)state;
+    arena_t *a = arena_new();
+    pk_view_t *v = view(a, 240);
+    for (int video = 0; video < 2; video++) {
+        fake_t f;
+        pk_protect_t p = protect(FOURCC('c', 'b', 'c', 's'), video, &f);
+        p.pssh_count = 0;
+        size_t n;
+        uint8_t *b = init_protected_bytes(&v->tracks[video ? 0 : 1], &p, &n);
+        check_tree(b, n);
+        /* tenc v1: reserved, crypt:skip, isProtected, IV size 0, KID, constant IV */
+        rd_t x = check_entry(b, n, video ? ventry : aentry, video ? sizeof ventry : sizeof aentry,
+                             video ? FOURCC('e', 'n', 'c', 'v') : FOURCC('e', 'n', 'c', 'a'),
+                             FOURCC('c', 'b', 'c', 's'), 1);
+        assert_int_equal(rd_u8(&x), 0);
+        assert_int_equal(rd_u8(&x), video ? 0x19 : 0x00);
+        assert_int_equal(rd_u8(&x), 1);
+        assert_int_equal(rd_u8(&x), 0);
+        assert_memory_equal(x.p, kid, 16);
+        rd_skip(&x, 16);
+        assert_int_equal(rd_u8(&x), 16);
+        assert_memory_equal(x.p, civ, 16);
+        rd_skip(&x, 16);
+        assert_int_equal(rd_left(&x), 0);
+        assert_false(has(b, n, "moov/pssh"));
+        free(b);
+    }
+    arena_free(a);
+}
+
+/* What a reader of the aux info sees (14496-12 8.7.8-9, 23001-7 7.2). */
+typedef struct {
+    int has_saiz, has_saio;
+    uint8_t saiz_default;
+    uint8_t saiz_sizes[64];
+    uint32_t saiz_count, saio_offset, senc_flags, senc_count;
+    size_t senc_entries_at;     /* offset in the file of the first senc entry */
+    uint32_t traf[8];           /* traf children types */
+    int traf_n;
+} aux_t;
+
+static void parse_aux(const uint8_t *b, size_t n, const frag_t *f, aux_t *x)
+{
+    memset(x, 0, sizeof *x);
+    rd_t traf = find(b, n, "moof/traf");
+    x->traf_n = child_types(traf.p, rd_left(&traf), x->traf, 8);
+    rd_t r = find(b, n, "moof/traf/saiz");
+    if ((x->has_saiz = !r.err)) {
+        assert_int_equal(rd_u32(&r), 0);            /* v0, no aux_info_type */
+        x->saiz_default = rd_u8(&r);
+        x->saiz_count = rd_u32(&r);
+        if (!x->saiz_default)
+            for (uint32_t i = 0; i < x->saiz_count; i++)
+                x->saiz_sizes[i] = rd_u8(&r);
+        assert_int_equal(rd_left(&r), 0);
+    }
+    r = find(b, n, "moof/traf/saio");
+    if ((x->has_saio = !r.err)) {
+        assert_int_equal(rd_u32(&r), 0);
+        assert_int_equal(rd_u32(&r), 1);
+        x->saio_offset = rd_u32(&r);
+        assert_int_equal(rd_left(&r), 0);
+    }
+    size_t at;
+    r = find_at(b, n, "moof/traf/senc", &at);
+    assert_int_equal(r.err, 0);
+    x->senc_flags = rd_u32(&r);
+    x->senc_count = rd_u32(&r);
+    x->senc_entries_at = (size_t)(r.p - b);
+    (void)f;
+}
+
+/* An encrypted fragment, checked as a decrypter reads it: saio leads to the
+ * senc entries, each entry's subsamples cover the sample, undoing the XOR of
+ * the protected ranges gives the source bytes back. */
+static void check_protected(const pk_vtrack_t *vt, uint32_t k, const pk_protect_t *p,
+                            const pk_plan_t *plan, aux_t *x)
+{
+    const pk_frag_t *fr = &vt->frags[k];
+    const pk_track_t *t = vt->t;
+    assert_int_equal(plan->count, 1);               /* one memory piece */
+    assert_non_null(plan->pieces[0].data);
+    uint8_t *b = read_plan(plan);
+    size_t n = (size_t)plan->size;
+    frag_t f;
+
+    check_tree(b, n);
+    parse_fragment(b, n, &f);
+    uint64_t size = 0, hdr = 0;
+    assert_int_equal(pk_cmaf_fragment_protected_size(vt, k, p, &size), 0);
+    assert_int_equal(size, plan->size);
+    assert_int_equal(pk_cmaf_fragment_protected_header_size(vt, k, p, &hdr), 0);
+    assert_int_equal(hdr + fr->bytes, plan->size);
+    assert_int_equal(f.seq, k + 1);
+    assert_int_equal(f.count, fr->count);
+    assert_int_equal(f.mdat_size, f.mdat_hdr + fr->bytes);
+    assert_int_equal(f.mdat_at + f.mdat_size, n);
+    assert_int_equal((size_t)f.data_offset, f.moof_size + f.mdat_hdr);
+
+    parse_aux(b, n, &f, x);
+    assert_int_equal(x->traf[0], FOURCC('t', 'f', 'h', 'd'));
+    assert_int_equal(x->traf[1], FOURCC('t', 'f', 'd', 't'));
+    assert_int_equal(x->traf[2], FOURCC('t', 'r', 'u', 'n'));
+    if (x->has_saiz) {
+        assert_int_equal(x->traf_n, 6);
+        assert_int_equal(x->traf[3], FOURCC('s', 'a', 'i', 'z'));
+        assert_int_equal(x->traf[4], FOURCC('s', 'a', 'i', 'o'));
+        assert_int_equal(x->traf[5], FOURCC('s', 'e', 'n', 'c'));
+        assert_true(x->has_saio);
+        assert_int_equal(x->saiz_count, fr->count);
+        /* saio, moof-relative (default-base-is-moof), lands on the first entry */
+        assert_int_equal(f.moof_at + x->saio_offset, x->senc_entries_at);
+    } else {
+        assert_int_equal(x->traf_n, 4);
+        assert_int_equal(x->traf[3], FOURCC('s', 'e', 'n', 'c'));
+    }
+    assert_int_equal(x->senc_flags, p->subsample_counts ? 2 : 0);
+    assert_int_equal(x->senc_count, fr->count);
+
+    rd_t r = rd_init(b + x->senc_entries_at, n - x->senc_entries_at);
+    size_t at = f.moof_at + (size_t)f.data_offset;
+    for (uint32_t j = 0; j < fr->count; j++) {
+        uint32_t i = fr->first + j;
+        const pk_sample_t *s = &t->samples[i];
+        const uint8_t *entry = r.p;
+        uint8_t *clear = malloc(s->size);
+        memcpy(clear, b + at, s->size);
+        if (p->iv_size == 8)
+            assert_int_equal(rd_u64(&r), i);        /* the IV the callback wrote */
+        if (p->subsample_counts) {
+            uint16_t ns = rd_u16(&r);
+            assert_int_equal(ns, p->subsample_counts[i]);
+            size_t pos = 0;
+            for (uint16_t q = 0; q < ns; q++) {
+                pos += rd_u16(&r);
+                uint32_t prot = rd_u32(&r);
+                for (uint32_t c = 0; c < prot; c++)
+                    clear[pos + c] ^= KEY;
+                pos += prot;
+            }
+            assert_int_equal(pos, s->size);
+        } else {
+            for (uint32_t c = 0; c < s->size; c++)
+                clear[c] ^= KEY;
+        }
+        size_t entry_size = (size_t)(r.p - entry);
+        assert_int_equal(entry_size, pk_protect_senc_entry_size(p, i));
+        if (x->has_saiz)
+            assert_int_equal(x->saiz_default ? x->saiz_default : x->saiz_sizes[j], entry_size);
+        assert_memory_equal(clear, media + s->pos, s->size);
+        free(clear);
+        assert_int_equal(f.size[j], s->size);
+        at += s->size;
+    }
+    assert_int_equal(r.err, 0);
+    /* senc is the last box of the moof */
+    assert_int_equal((size_t)(r.p - b), f.moof_at + f.moof_size);
+    assert_int_equal(at, n);
+    free(b);
+}
+
+static void test_fragment_cenc_video(void **state)
+{
+    (void)state;
+    arena_t *a = arena_new();
+    pk_view_t *v = view(a, 1000);                   /* both GOPs: a gap in the source */
+    const pk_vtrack_t *vt = &v->tracks[0];
+    fake_t f;
+    pk_protect_t p = protect(FOURCC('c', 'e', 'n', 'c'), 1, &f);
+    pk_plan_t plan;
+    aux_t x;
+    assert_int_equal(pk_cmaf_fragment_protected(vt, 0, &p, a, &plan), 0);
+    check_protected(vt, 0, &p, &plan, &x);
+    /* entries of 1 to 3 subsamples: 16, 22, 28 bytes, a size per sample */
+    assert_int_equal(x.saiz_default, 0);
+    assert_int_equal(x.saiz_sizes[0], 16);
+    assert_int_equal(x.saiz_sizes[2], 28);
+    /* the callback saw every sample once, in order */
+    assert_int_equal(f.calls, V_N);
+    for (uint32_t i = 0; i < V_N; i++)
+        assert_int_equal(f.order[i], i);
+    /* the trun is the clear one */
+    pk_plan_t cp;
+    frag_t fc, fe;
+    assert_int_equal(pk_cmaf_fragment(vt, 0, a, &cp), 0);
+    uint8_t *cb = read_plan(&cp), *eb = read_plan(&plan);
+    parse_fragment(cb, (size_t)cp.size, &fc);
+    parse_fragment(eb, (size_t)plan.size, &fe);
+    assert_int_equal(fc.trun_flags, fe.trun_flags);
+    assert_memory_equal(fc.cto, fe.cto, sizeof fc.cto);
+    assert_memory_equal(fc.flags, fe.flags, sizeof fc.flags);
+    free(cb);
+    free(eb);
+
+    /* equal subsample counts: one default size */
+    for (uint32_t i = 0; i < V_N; i++)
+        vcounts[i] = 2;
+    f.calls = 0;
+    assert_int_equal(pk_cmaf_fragment_protected(vt, 0, &p, a, &plan), 0);
+    check_protected(vt, 0, &p, &plan, &x);
+    assert_int_equal(x.saiz_default, 8 + 2 + 12);
+    arena_free(a);
+}
+
+static void test_fragment_cenc_audio(void **state)
+{
+    (void)state;
+    arena_t *a = arena_new();
+    pk_view_t *v = view(a, 240);
+    const pk_vtrack_t *vt = &v->tracks[1];
+    fake_t f;
+    pk_protect_t p = protect(FOURCC('c', 'e', 'n', 'c'), 0, &f);
+    for (uint32_t k = 0; k < v->frag_count; k++) {
+        pk_plan_t plan;
+        aux_t x;
+        assert_int_equal(pk_cmaf_fragment_protected(vt, k, &p, a, &plan), 0);
+        check_protected(vt, k, &p, &plan, &x);
+        assert_true(x.has_saiz);
+        assert_int_equal(x.saiz_default, 8);        /* IVs only */
+    }
+    arena_free(a);
+}
+
+/* cbcs: constant IV. Video entries are subsamples only; audio entries are
+ * empty, so saiz and saio are left out and senc lists no bytes. */
+static void test_fragment_cbcs(void **state)
+{
+    (void)state;
+    arena_t *a = arena_new();
+    pk_view_t *v = view(a, 240);
+    for (int video = 0; video < 2; video++) {
+        const pk_vtrack_t *vt = &v->tracks[video ? 0 : 1];
+        fake_t f;
+        pk_protect_t p = protect(FOURCC('c', 'b', 'c', 's'), video, &f);
+        pk_plan_t plan;
+        aux_t x;
+        assert_int_equal(pk_cmaf_fragment_protected(vt, 0, &p, a, &plan), 0);
+        check_protected(vt, 0, &p, &plan, &x);
+        assert_int_equal(x.has_saiz, video);
+        assert_int_equal(x.has_saio, video);
+        if (video)
+            assert_int_equal(x.saiz_sizes[1], 2 + 12);
+        assert_int_equal(f.calls, vt->frags[0].count);
+    }
+    arena_free(a);
+}
+
+static char logbuf[512];
+
+static void capture(int level, const char *func, const char *msg, void *ctx)
+{
+    (void)level, (void)func, (void)ctx;
+    snprintf(logbuf, sizeof logbuf, "%s", msg);
+}
+
+static int failing_read(void *ctx, void *buf, size_t len, uint64_t off)
+{
+    (void)ctx, (void)buf, (void)len, (void)off;
+    return -EIO;
+}
+
+static void test_fragment_protected_errors(void **state)
+{
+    (void)state;
+    arena_t *a = arena_new();
+    pk_view_t *v = view(a, 240);
+    pk_vtrack_t vt = v->tracks[0];
+    fake_t f;
+    pk_protect_t p = protect(FOURCC('c', 'e', 'n', 'c'), 1, &f);
+    pk_plan_t plan;
+    uint64_t size;
+
+    /* 8 + 2 + 6 * 41 = 256: more than saiz's 8 bits; 40 still fits */
+    vcounts[2] = 41;
+    logbuf[0] = '\0';
+    assert_int_equal(pk_cmaf_fragment_protected_size(&vt, 0, &p, &size), -ENOTSUP);
+    assert_non_null(strstr(logbuf, "41 subsamples"));
+    assert_int_equal(pk_cmaf_fragment_protected(&vt, 0, &p, a, &plan), -ENOTSUP);
+    vcounts[2] = 40;
+    vsamples[2].size = 4 + 40 * 12;                 /* room for the fake's subsamples */
+    assert_int_equal(pk_cmaf_fragment_protected_size(&vt, 0, &p, &size), 0);
+    vcounts[2] = 3;
+    vsamples[2].size = 100 + 7 * 2;
+
+    /* the callback's error, as it is */
+    f.fail_at = 3;
+    assert_int_equal(pk_cmaf_fragment_protected(&vt, 0, &p, a, &plan), -EBADMSG);
+    /* an entry of another size than the counts promised */
+    f.fail_at = -1;
+    f.bad_at = 4;
+    logbuf[0] = '\0';
+    assert_int_equal(pk_cmaf_fragment_protected(&vt, 0, &p, a, &plan), -EIO);
+    assert_non_null(strstr(logbuf, "sample 4: senc entry of 10 bytes where 22 were counted"));
+    f.bad_at = -1;
+
+    /* a source that cannot be read */
+    pk_source_t bad = { .read = failing_read, .size = sizeof media, .name = "bad.mp4" };
+    pk_asset_track_t at = *vt.at;
+    at.source = &bad;
+    vt.at = &at;
+    logbuf[0] = '\0';
+    assert_int_equal(pk_cmaf_fragment_protected(&vt, 0, &p, a, &plan), -EIO);
+    assert_non_null(strstr(logbuf, "bad.mp4"));
+
+    /* an empty fragment */
+    pk_frag_t fr[2] = { v->tracks[0].frags[0], v->tracks[0].frags[1] };
+    fr[1].count = 0;
+    vt = v->tracks[0];
+    vt.frags = fr;
+    assert_int_equal(pk_cmaf_fragment_protected(&vt, 1, &p, a, &plan), -ENOENT);
+    assert_int_equal(pk_cmaf_fragment_protected_size(&vt, 1, &p, &size), -ENOENT);
+    arena_free(a);
+}
+
+static void test_fragment_protected_enomem(void **state)
+{
+    (void)state;
+    arena_t *va = arena_new();
+    pk_view_t *v = view(va, 1000);
+    fake_t f;
+    pk_protect_t p = protect(FOURCC('c', 'e', 'n', 'c'), 1, &f);
+    int ok = 0;
+    for (unsigned n = 1; n < 20 && !ok; n++) {
+        arena_t *a = arena_new();
+        pk_plan_t plan;
+        arena_fail_after(a, n);
+        int rc = pk_cmaf_fragment_protected(&v->tracks[0], 0, &p, a, &plan);
+        assert_true(rc == 0 || rc == -ENOMEM);
+        ok = rc == 0;
+        arena_free(a);
+    }
+    assert_true(ok);
+    arena_free(va);
+}
+
 int main(void)
 {
+    pk_log_set_sink(capture, NULL);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_init_video),
         cmocka_unit_test(test_init_audio),
@@ -629,6 +1164,13 @@ int main(void)
         cmocka_unit_test(test_mdat_largesize),
         cmocka_unit_test(test_empty_fragment),
         cmocka_unit_test(test_enomem),
+        cmocka_unit_test(test_init_protected_cenc),
+        cmocka_unit_test(test_init_protected_cbcs),
+        cmocka_unit_test(test_fragment_cenc_video),
+        cmocka_unit_test(test_fragment_cenc_audio),
+        cmocka_unit_test(test_fragment_cbcs),
+        cmocka_unit_test(test_fragment_protected_errors),
+        cmocka_unit_test(test_fragment_protected_enomem),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

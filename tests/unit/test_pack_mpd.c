@@ -525,6 +525,299 @@ static void test_short_buffer(void **state)
     free(buf);
 }
 
+/* ---- protected output ------------------------------------------------------ */
+
+static const uint8_t wv_pssh[32] = { 0, 0, 0, 0x20, 'p', 's', 's', 'h', 0, 0, 0, 0,
+                                     0xed, 0xef, 0x8b, 0xa9, 0x79, 0xd6, 0x4a, 0xce,
+                                     0xa3, 0xc8, 0x27, 0xdc, 0xd5, 0x1d, 0x21, 0xed,
+                                     0, 0, 0, 0 };
+#define WV_PSSH_B64 "AAAAIHBzc2gAAAAA7e+LqXnWSs6jyCfc1R0h7QAAAAA="
+static const uint8_t pro[7] = { 'P', 'R', 'O', ':', 1, 2, 0xff };
+#define PRO_B64 "UFJPOgEC/w=="
+
+#define PLAYREADY "9a04f079-9840-4286-ab92-e65be0885f95"
+#define WIDEVINE "edef8ba9-79d6-4ace-a3c8-27dcd51d21ed"
+#define CLEARKEY "e2719d58-a985-b3c9-781a-b030af78d30e"
+#define W3C "1077efec-c0b2-4d02-ace3-3c1e52e2fb4b"
+
+typedef struct {
+    pk_drm_system_t sys[4];
+    pk_track_drm_t key[3];      /* video, English, French */
+    const pk_track_drm_t *tracks[NTRACKS];
+    pk_drm_t drm;
+    pk_urlopts_t o;
+} drm_fx_t;
+
+static drm_fx_t dfx;
+
+static void uuid_bytes(const char *s, uint8_t out[16])
+{
+    for (int i = 0; *s && i < 16; s++) {
+        if (*s == '-')
+            continue;
+        unsigned b;
+        sscanf(s, "%2x", &b);
+        out[i++] = (uint8_t)b;
+        s++;
+    }
+}
+
+/* PlayReady (pssh + PRO), Widevine (pssh), ClearKey (licence URL), W3C common
+ * (pssh); one key for both videos, one per audio language. */
+static void setup_drm(void)
+{
+    memset(&dfx, 0, sizeof dfx);
+    uuid_bytes(PLAYREADY, dfx.sys[0].system_id);
+    dfx.sys[0].pssh = (pk_bytes_t){ wv_pssh, sizeof wv_pssh };
+    dfx.sys[0].pro = (pk_bytes_t){ pro, sizeof pro };
+    uuid_bytes(WIDEVINE, dfx.sys[1].system_id);
+    dfx.sys[1].pssh = (pk_bytes_t){ wv_pssh, sizeof wv_pssh };
+    uuid_bytes(CLEARKEY, dfx.sys[2].system_id);
+    dfx.sys[2].la_url = "https://keys.example/ck?a=1&b=2";
+    uuid_bytes(W3C, dfx.sys[3].system_id);
+    dfx.sys[3].pssh = (pk_bytes_t){ wv_pssh, sizeof wv_pssh };
+    for (int k = 0; k < 3; k++) {
+        dfx.key[k] = (pk_track_drm_t){ .scheme = FOURCC('c', 'e', 'n', 'c'), .system_count = 4,
+                                       .systems = dfx.sys };
+        uuid_bytes("10000000-1000-1000-1000-10000000000a", dfx.key[k].kid);
+        dfx.key[k].kid[15] = (uint8_t)(0xa0 + k);
+    }
+    dfx.tracks[V1] = dfx.tracks[V2] = &dfx.key[0];
+    dfx.tracks[A_EN] = &dfx.key[1];
+    dfx.tracks[A_FR] = &dfx.key[2];
+    dfx.drm = (pk_drm_t){ NTRACKS, dfx.tracks };
+    dfx.o = opts;
+    dfx.o.drm = &dfx.drm;
+}
+
+static char *gen_drm(void)
+{
+    wr_t c = wr_counter();
+    CHECK(pk_mpd_write(&fx.v, PK_MPD_CSF, &dfx.o, &c) == 0);
+    char *buf = malloc(c.pos + 1);
+    wr_t w = wr_init(buf, c.pos);
+    CHECK(pk_mpd_write(&fx.v, PK_MPD_CSF, &dfx.o, &w) == 0);
+    CHECK(w.pos == c.pos);
+    buf[c.pos] = '\0';
+    return buf;
+}
+
+static xml_t parse_drm(const char *text)
+{
+    xml_t x = parse(text);
+    xmlXPathRegisterNs(x.xp, BAD_CAST "cenc", BAD_CAST "urn:mpeg:cenc:2013");
+    xmlXPathRegisterNs(x.xp, BAD_CAST "mspr", BAD_CAST "urn:microsoft:playready");
+    xmlXPathRegisterNs(x.xp, BAD_CAST "dashif", BAD_CAST "https://dashif.org/CPS");
+    return x;
+}
+
+/* The ContentProtection set of one key under `at` (an XPath to its parent). */
+static void check_key(xml_t *x, const char *at, const char *kid)
+{
+    char q[256];
+    snprintf(q, sizeof q, "count(%s/d:ContentProtection)", at);
+    assert_int_equal(num(x, q), 5);
+    snprintf(q, sizeof q, "%s/d:ContentProtection[1]/@schemeIdUri", at);
+    assert_string_equal(str(x, q), "urn:mpeg:dash:mp4protection:2011");
+    snprintf(q, sizeof q, "%s/d:ContentProtection[1]/@value", at);
+    assert_string_equal(str(x, q), "cenc");
+    snprintf(q, sizeof q, "%s/d:ContentProtection[1]/@cenc:default_KID", at);
+    assert_string_equal(str(x, q), kid);
+    snprintf(q, sizeof q, "%s/d:ContentProtection[2]/@schemeIdUri", at);
+    assert_string_equal(str(x, q), "urn:uuid:" PLAYREADY);
+    snprintf(q, sizeof q, "%s/d:ContentProtection[2]/@value", at);
+    assert_string_equal(str(x, q), "MSPR 2.0");
+    snprintf(q, sizeof q, "%s/d:ContentProtection[2]/cenc:pssh", at);
+    assert_string_equal(str(x, q), WV_PSSH_B64);
+    snprintf(q, sizeof q, "%s/d:ContentProtection[2]/mspr:pro", at);
+    assert_string_equal(str(x, q), PRO_B64);
+    snprintf(q, sizeof q, "%s/d:ContentProtection[3]/@schemeIdUri", at);
+    assert_string_equal(str(x, q), "urn:uuid:" WIDEVINE);
+    snprintf(q, sizeof q, "%s/d:ContentProtection[3]/@value", at);
+    assert_string_equal(str(x, q), "Widevine");
+    snprintf(q, sizeof q, "%s/d:ContentProtection[3]/cenc:pssh", at);
+    assert_string_equal(str(x, q), WV_PSSH_B64);
+    snprintf(q, sizeof q, "count(%s/d:ContentProtection[3]/*)", at);
+    assert_int_equal(num(x, q), 1);
+    snprintf(q, sizeof q, "%s/d:ContentProtection[4]/@value", at);
+    assert_string_equal(str(x, q), "ClearKey1.0");
+    snprintf(q, sizeof q, "%s/d:ContentProtection[4]/dashif:Laurl", at);
+    assert_string_equal(str(x, q), "https://keys.example/ck?a=1&b=2");
+    snprintf(q, sizeof q, "%s/d:ContentProtection[5]/@schemeIdUri", at);
+    assert_string_equal(str(x, q), "urn:uuid:" W3C);
+    snprintf(q, sizeof q, "count(%s/d:ContentProtection[5]/@value)", at);
+    assert_int_equal(num(x, q), 0);
+    snprintf(q, sizeof q, "%s/d:ContentProtection[5]/cenc:pssh", at);
+    assert_string_equal(str(x, q), WV_PSSH_B64);
+}
+
+static void test_protection(void **state)
+{
+    (void)state;
+    setup_drm();
+    char *text = gen_drm();
+    xml_t x = parse_drm(text);
+    /* namespaces on the root */
+    assert_non_null(strstr(text, "<MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\" "
+                                 "xmlns:cenc=\"urn:mpeg:cenc:2013\" "
+                                 "xmlns:mspr=\"urn:microsoft:playready\" "
+                                 "xmlns:dashif=\"https://dashif.org/CPS\" profiles="));
+    /* one key per set: on the set, never on a Representation */
+    check_key(&x, "//d:AdaptationSet[1]", "10000000-1000-1000-1000-1000000000a0");
+    check_key(&x, "//d:AdaptationSet[2]", "10000000-1000-1000-1000-1000000000a1");
+    check_key(&x, "//d:AdaptationSet[3]", "10000000-1000-1000-1000-1000000000a2");
+    assert_int_equal(num(&x, "count(//d:Representation/d:ContentProtection)"), 0);
+    /* ContentProtection comes first among the set's children (RepresentationBaseType) */
+    assert_string_equal(str(&x, "name(//d:AdaptationSet[2]/*[1])"), "ContentProtection");
+    /* segment URLs say what they are */
+    assert_string_equal(str(&x, "//d:AdaptationSet[1]/d:SegmentTemplate/@media"),
+                        "QualityLevels($Bandwidth$)/Fragments(video=$Time$,format=cmaf,"
+                        "encryption=cenc)");
+    check_schema(text);
+    xml_free(&x);
+    free(text);
+
+    /* cbcs; only Widevine: neither mspr nor dashif declared */
+    for (int k = 0; k < 3; k++) {
+        dfx.key[k].scheme = FOURCC('c', 'b', 'c', 's');
+        dfx.key[k].systems = &dfx.sys[1];
+        dfx.key[k].system_count = 1;
+    }
+    text = gen_drm();
+    x = parse_drm(text);
+    assert_null(strstr(text, "xmlns:mspr"));
+    assert_null(strstr(text, "xmlns:dashif"));
+    assert_non_null(strstr(text, "xmlns:cenc"));
+    assert_string_equal(str(&x, "//d:AdaptationSet[1]/d:ContentProtection[1]/@value"), "cbcs");
+    assert_int_equal(num(&x, "count(//d:ContentProtection)"), 6);
+    check_schema(text);
+    xml_free(&x);
+    free(text);
+
+    /* clear output: no namespace, no descriptor */
+    text = gen(PK_MPD_CSF);
+    assert_null(strstr(text, "xmlns:cenc"));
+    assert_null(strstr(text, "ContentProtection"));
+    free(text);
+}
+
+/* Keys that differ inside a set: ContentProtection on each Representation,
+ * after AudioChannelConfiguration and before Label (RepresentationBaseType). */
+static void test_protection_per_representation(void **state)
+{
+    (void)state;
+    setup_drm();
+    dfx.tracks[V2] = &dfx.key[1];
+    fx.at[A_FR].language = "eng";                   /* one audio set, two names and keys */
+    char *text = gen_drm();
+    xml_t x = parse_drm(text);
+    assert_int_equal(num(&x, "count(//d:AdaptationSet/d:ContentProtection)"), 0);
+    check_key(&x, "//d:AdaptationSet[1]/d:Representation[1]",
+              "10000000-1000-1000-1000-1000000000a0");
+    check_key(&x, "//d:AdaptationSet[1]/d:Representation[2]",
+              "10000000-1000-1000-1000-1000000000a1");
+    check_key(&x, "//d:AdaptationSet[2]/d:Representation[2]",
+              "10000000-1000-1000-1000-1000000000a2");
+    assert_string_equal(str(&x, "name(//d:AdaptationSet[2]/d:Representation[1]/*[1])"),
+                        "AudioChannelConfiguration");
+    assert_string_equal(str(&x, "name(//d:AdaptationSet[2]/d:Representation[1]/*[2])"),
+                        "ContentProtection");
+    assert_string_equal(str(&x, "name(//d:AdaptationSet[2]/d:Representation[1]/*[7])"),
+                        "Label");
+    check_schema(text);
+    xml_free(&x);
+    free(text);
+
+    /* the same key and systems in distinct structures is still one key */
+    setup_drm();
+    dfx.key[1] = dfx.key[0];
+    dfx.tracks[V2] = &dfx.key[1];
+    text = gen_drm();
+    x = parse_drm(text);
+    assert_int_equal(num(&x, "count(//d:AdaptationSet[1]/d:ContentProtection)"), 5);
+    assert_int_equal(num(&x, "count(//d:AdaptationSet[1]/d:Representation/d:ContentProtection)"),
+                     0);
+    xml_free(&x);
+    free(text);
+
+    /* a clear track beside a protected one in a set */
+    setup_drm();
+    dfx.tracks[V2] = NULL;
+    text = gen_drm();
+    x = parse_drm(text);
+    assert_int_equal(num(&x, "count(//d:AdaptationSet[1]/d:Representation[1]"
+                             "/d:ContentProtection)"), 5);
+    assert_int_equal(num(&x, "count(//d:AdaptationSet[1]/d:Representation[2]"
+                             "/d:ContentProtection)"), 0);
+    check_schema(text);
+    xml_free(&x);
+    free(text);
+}
+
+/* CPIX ContentProtectionData goes in verbatim when it fits; otherwise it is
+ * logged and the generated children stand in. */
+static void test_protection_cpix_xml(void **state)
+{
+    (void)state;
+    static const char *const good[] = {
+        /* relies on the root's cenc declaration */
+        "<cenc:pssh>" WV_PSSH_B64 "</cenc:pssh>",
+        /* declares its own namespace; comments and blanks around */
+        "\n  <!-- from the DRM vendor -->\n  <x:data xmlns:x=\"urn:example:drm\" "
+        "x:a=\"1\">&amp;<y/></x:data>\n",
+        /* mspr only inside the CPIX text: the root still declares it */
+        "<mspr:pro>" PRO_B64 "</mspr:pro><dashif:Laurl>https://l/</dashif:Laurl>",
+    };
+    static const char *const bad[] = {
+        "</ContentProtection><ContentProtection schemeIdUri=\"x\">",
+        "<cenc:pssh>unclosed",
+        "<pssh>in the MPD namespace</pssh>",
+        "text at the top",
+        "<undeclared:x/>",
+        "<?xml version=\"1.0\"?><a xmlns=\"urn:x\"/>",
+        "<!DOCTYPE a [<!ENTITY e SYSTEM \"file:///etc/passwd\">]><a xmlns=\"urn:x\">&e;</a>",
+        "<a xmlns=\"urn:x\">&undefined;</a>",
+        "<a xmlns=\"urn:x\"/></w><w>",
+        "<a xmlns=\"urn:x\">\xff\xfe</a>",
+        "<![CDATA[not blank]]>",
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        setup_drm();
+        dfx.sys[1].content_protection = good[i];    /* Widevine */
+        for (int k = 0; k < 3; k++) {
+            dfx.key[k].systems = &dfx.sys[1];
+            dfx.key[k].system_count = 1;
+        }
+        logbuf[0] = '\0';
+        char *text = gen_drm();
+        assert_string_equal(logbuf, "");
+        assert_non_null(strstr(text, good[i]));
+        assert_int_equal(strstr(text, "xmlns:mspr") != NULL, i == 2);
+        assert_int_equal(strstr(text, "xmlns:dashif") != NULL, i == 2);
+        xml_t x = parse_drm(text);
+        assert_int_equal(num(&x, "count(//d:AdaptationSet[1]/d:ContentProtection[2]/*)"),
+                         i == 1 ? 1 : i == 2 ? 2 : 1);
+        check_schema(text);
+        xml_free(&x);
+        free(text);
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        setup_drm();
+        dfx.sys[1].content_protection = bad[i];
+        logbuf[0] = '\0';
+        char *text = gen_drm();
+        assert_non_null(strstr(logbuf, "ContentProtectionData of DRM system " WIDEVINE));
+        assert_null(strstr(text, bad[i]));
+        xml_t x = parse_drm(text);
+        /* the generated pssh instead */
+        assert_string_equal(str(&x, "//d:AdaptationSet[1]/d:ContentProtection[3]/cenc:pssh"),
+                            WV_PSSH_B64);
+        check_schema(text);
+        xml_free(&x);
+        free(text);
+    }
+}
+
 int main(void)
 {
     pk_log_set_sink(capture, NULL);
@@ -538,6 +831,9 @@ int main(void)
         cmocka_unit_test_setup(test_cmaf_profile, setup),
         cmocka_unit_test_setup(test_schema, setup),
         cmocka_unit_test_setup(test_short_buffer, setup),
+        cmocka_unit_test_setup(test_protection, setup),
+        cmocka_unit_test_setup(test_protection_per_representation, setup),
+        cmocka_unit_test_setup(test_protection_cpix_xml, setup),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     xmlCatalogCleanup();
