@@ -11,6 +11,7 @@
 #include "../pack/log.h"
 #include "assets.h"
 #include "filters.h"
+#include "keys.h"
 
 int fs_req_begin(fs_ctx_t *ctx, fs_req_t *req)
 {
@@ -20,6 +21,7 @@ int fs_req_begin(fs_ctx_t *ctx, fs_req_t *req)
     req->media = NULL;
     req->copy_media = 0;
     req->failed = NULL;
+    req->keys = NULL;
     req->arena = arena_new();
     return req->arena ? 0 : -ENOMEM;
 }
@@ -43,8 +45,10 @@ int fs_ctx_open(fs_ctx_t *ctx, const char *src_root, const fs_options_t *opt)
         return rc;
     }
     if (!(ctx->src_root = strdup(src_root)) || fs_assets_init(ctx) < 0 ||
-        fs_filters_init(ctx) < 0) {
+        fs_filters_init(ctx) < 0 || fs_keys_init(ctx) < 0) {
         fs_assets_free(ctx);
+        fs_filters_free(ctx);
+        fs_keys_free(ctx);
         free(ctx->src_root);
         close(ctx->src_fd);
         return -ENOMEM;
@@ -64,6 +68,7 @@ void fs_ctx_close(fs_ctx_t *ctx)
 {
     fs_assets_free(ctx);
     fs_filters_free(ctx);
+    fs_keys_free(ctx);
     ix_close(ctx->ix);
     ctx->ix = NULL;
     if (ctx->src_fd >= 0)

@@ -19,6 +19,11 @@ typedef struct {
     uint32_t fragment_ms;       /* fragment= : target fragment duration */
     char *account_filters;      /* account_filters= : absolute path of the AMS JSON file, or
                                  * NULL (fs/filters.h); outlives the context */
+    char *keys_dir;             /* keys= : absolute path of the CPIX directory, outside SRC,
+                                 * or NULL (fs/keys.h); outlives the context */
+    int allow_clear;            /* allow_clear : serve clear outputs of protected assets */
+    char *playready_la_url;     /* playready_la_url= : LA_URL of built PlayReady headers, or
+                                 * NULL; outlives the context */
 } fs_options_t;
 
 typedef struct {
@@ -31,6 +36,7 @@ typedef struct {
     atomic_uint_fast64_t load_ns;    /* time spent obtaining media (parse or index load) */
     struct fs_asset_cache *assets;   /* built assets shared by requests (fs/assets.c) */
     struct fs_filter_cache *filters; /* parsed filter files (fs/filters.c) */
+    struct fs_key_cache *keys;       /* parsed CPIX documents (fs/keys.c) */
 } fs_ctx_t;
 
 /*
@@ -46,6 +52,7 @@ typedef struct {
     struct fs_media_memo *media; /* media opened by this request (fs/media.c) */
     int copy_media;             /* copy media out of the index (they outlive the request) */
     const char *failed;         /* the last source fs_media_open could not open or parse */
+    struct fs_keys_memo *keys;  /* protected sources per directory seen so far (fs/keys.c) */
 } fs_req_t;
 
 /* Starts a request. Returns 0 or -ENOMEM. */

@@ -14,6 +14,7 @@
 #include "../pack/log.h"
 #include "ctx.h"
 #include "inspect.h"
+#include "keys.h"
 #include "mount.h"
 #include "version.h"
 #include "view.h"
@@ -41,12 +42,19 @@ static void usage(FILE *out)
           "  --fragment=SECONDS           target fragment duration (default 2)\n"
           "  --account-filters=FILE       AMS account filters (JSON) for filter= names\n"
           "                               (also -o account_filters=FILE)\n"
+          "  --keys=DIR                   CPIX documents of protected assets, outside SRC\n"
+          "                               (also -o keys=DIR)\n"
+          "  --allow-clear                clear outputs of protected assets too\n"
+          "                               (also -o allow_clear)\n"
+          "  --playready-la-url=URL       LA_URL of built PlayReady headers\n"
+          "                               (also -o playready_la_url=URL)\n"
           "  -d                           debug logging\n"
           "  --help, --version\n", out);
 }
 
 typedef struct {
     fs_options_t opt;
+    char *keys;                 /* keys= as given: checked against SRC once it is known */
     int json, stats, long_list;
     const char *args[4];
     int nargs;
@@ -72,6 +80,20 @@ static int set_option(cli_t *c, const char *kv)
             return -EINVAL;
         }
         return 0;
+    }
+    if (klen == 4 && strncmp(kv, "keys", 4) == 0 && *v) {
+        free(c->keys);
+        return (c->keys = strdup(v)) ? 0 : -ENOMEM;
+    }
+    if (klen == 11 && (strncmp(kv, "allow_clear", 11) == 0 ||
+                       strncmp(kv, "allow-clear", 11) == 0) && !eq) {
+        c->opt.allow_clear = 1;
+        return 0;
+    }
+    if (klen == 16 && (strncmp(kv, "playready_la_url", 16) == 0 ||
+                       strncmp(kv, "playready-la-url", 16) == 0) && *v) {
+        free(c->opt.playready_la_url);
+        return (c->opt.playready_la_url = strdup(v)) ? 0 : -ENOMEM;
     }
     if (klen == 10 && strncmp(kv, "cache_size", 10) == 0)
         return fs_parse_size(v, &c->opt.cache_size);
@@ -126,7 +148,9 @@ static int parse_args(cli_t *c, int argc, char **argv)
         } else if (strcmp(a, "-o") == 0 && i + 1 < argc) {
             rc = set_options(c, argv[++i]);
         } else if (strncmp(a, "--fragment=", 11) == 0 ||
-                   strncmp(a, "--account-filters=", 18) == 0) {
+                   strncmp(a, "--account-filters=", 18) == 0 ||
+                   strncmp(a, "--keys=", 7) == 0 || strcmp(a, "--allow-clear") == 0 ||
+                   strncmp(a, "--playready-la-url=", 19) == 0) {
             rc = set_option(c, a + 2);
         } else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "ismfs: unknown option '%s' (see --help)\n", a);
@@ -175,7 +199,14 @@ out:
 /* Opens SRC for cat/ls; prints the reason on failure. */
 static int open_src(cli_t *c, const char *src, fs_ctx_t *ctx)
 {
-    int rc = fs_ctx_open(ctx, src, &c->opt);
+    int rc;
+    if (c->keys && !c->opt.keys_dir && (rc = fs_keys_dir(c->keys, src, &c->opt.keys_dir)) < 0) {
+        fprintf(stderr, "ismfs: keys=%s: %s\n", c->keys,
+                rc == -EINVAL ? "inside SRC (key files would be listed): put them elsewhere"
+                              : strerror(-rc));
+        return rc;
+    }
+    rc = fs_ctx_open(ctx, src, &c->opt);
     if (rc < 0)
         fprintf(stderr, "ismfs: %s: %s\n", src, strerror(-rc));
     return rc;
@@ -299,9 +330,12 @@ static int cmd_cache(cli_t *c)
         printf("cache:          %s\n"
                "media entries:  %" PRIu64 "\n"
                "media bytes:    %" PRIu64 "\n"
+               "aux entries:    %" PRIu64 "\n"
+               "aux bytes:      %" PRIu64 "\n"
                "file bytes:     %" PRIu64 "\n"
                "map size:       %" PRIu64 "\n",
-               c->opt.cache_dir, st.media_entries, st.media_bytes, st.file_bytes, st.map_size);
+               c->opt.cache_dir, st.media_entries, st.media_bytes, st.aux_entries,
+               st.aux_bytes, st.file_bytes, st.map_size);
     }
     ix_close(ix);
     if (rc < 0)
@@ -363,6 +397,9 @@ int main(int argc, char **argv)
     }
     free(c.opt.cache_dir);
     free(c.opt.account_filters);
+    free(c.opt.keys_dir);
+    free(c.opt.playready_la_url);
+    free(c.keys);
     xmlCleanupParser();
     return status;
 }

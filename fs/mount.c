@@ -19,6 +19,7 @@
 
 #include "../pack/log.h"
 #include "ctx.h"
+#include "keys.h"
 #include "source.h"
 #include "view.h"
 #include "version.h"
@@ -344,7 +345,8 @@ static const struct fuse_operations ops = {
 
 struct mount_cli {
     char *src;
-    char *cache, *cache_size, *fragment, *account_filters;
+    char *cache, *cache_size, *fragment, *account_filters, *keys, *playready_la_url;
+    int allow_clear;
 };
 
 #define CLI_OPT(t, p) { t, offsetof(struct mount_cli, p), 1 }
@@ -353,6 +355,9 @@ static const struct fuse_opt cli_opts[] = {
     CLI_OPT("cache_size=%s", cache_size),
     CLI_OPT("fragment=%s", fragment),
     CLI_OPT("account_filters=%s", account_filters),
+    CLI_OPT("keys=%s", keys),
+    CLI_OPT("playready_la_url=%s", playready_la_url),
+    CLI_OPT("allow_clear", allow_clear),
     FUSE_OPT_END
 };
 
@@ -388,6 +393,10 @@ static void mount_usage(void)
            "    fragment=SECONDS   target fragment duration (default 2)\n"
            "    account_filters=FILE  AMS account filters (JSON), for filter= names that\n"
            "                       NAME.filters.json beside NAME.ism does not define\n"
+           "    keys=DIR           CPIX documents: DIR/PATH/NAME.cpix.xml protects\n"
+           "                       SRC/PATH/NAME.ism (DIR must lie outside SRC)\n"
+           "    allow_clear        also serve the clear outputs of protected assets\n"
+           "    playready_la_url=URL  LA_URL of the PlayReady headers ismfs builds\n"
            "\n");
 }
 
@@ -458,6 +467,19 @@ int fs_mount_main(int argc, char **argv)
         status = 2;
         goto out;
     }
+    /* the daemon runs from /: keys= is made absolute here, and must not be in SRC */
+    if (cli.keys) {
+        int rc = fs_keys_dir(cli.keys, m.src, &m.opt.keys_dir);
+        if (rc < 0) {
+            fprintf(stderr, "ismfs: keys=%s: %s\n", cli.keys,
+                    rc == -EINVAL ? "inside SRC (key files would be listed): put them elsewhere"
+                                  : strerror(-rc));
+            status = 2;
+            goto out;
+        }
+    }
+    m.opt.allow_clear = cli.allow_clear;
+    m.opt.playready_la_url = cli.playready_la_url;
     m.opt.cache_dir = cli.cache ? strdup(cli.cache) : fs_default_cache_dir();
     m.uid = getuid();
     m.gid = getgid();
@@ -503,7 +525,10 @@ out:
     free(cli.cache_size);
     free(cli.fragment);
     free(cli.account_filters);
+    free(cli.keys);
+    free(cli.playready_la_url);
     free(m.opt.account_filters);
+    free(m.opt.keys_dir);
     free(m.opt.cache_dir);
     free(m.src);
     return status;

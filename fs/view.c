@@ -16,6 +16,7 @@
 #include "../pack/view.h"
 #include "assets.h"
 #include "filters.h"
+#include "keys.h"
 #include "media.h"
 #include "path.h"
 #include "source.h"
@@ -37,6 +38,7 @@ static int kernel_err(int rc)
 
 typedef enum {
     J_MPD, J_SMOOTH_MANIFEST, J_HLS_MASTER, J_HLS_MEDIA, J_HLS_IFRAMES, J_CMAF_INIT, J_TS,
+    J_CMAF_INIT_PROTECTED,
 } job_kind_t;
 
 typedef struct {
@@ -46,6 +48,7 @@ typedef struct {
     uint32_t k;                 /* fragment (J_TS) */
     int fmt;                    /* pk_mpd_profile_t or pk_hls_format_t */
     const pk_urlopts_t *o;
+    const pk_protect_t *prot;   /* J_CMAF_INIT_PROTECTED */
     arena_t *a;
 } job_t;
 
@@ -63,6 +66,7 @@ static int run_job(const job_t *j, wr_t *w)
         rc = pk_hls_iframes(j->v, j->vt, (pk_hls_format_t)j->fmt, j->o, j->a, w);
         break;
     case J_CMAF_INIT: pk_cmaf_init(j->vt, w); break;
+    case J_CMAF_INIT_PROTECTED: pk_cmaf_init_protected(j->vt, j->prot, w); break;
     case J_TS: rc = pk_ts_segment(j->vt, j->mux, j->k, j->a, w); break;
     }
     return rc < 0 ? rc : w->err;
@@ -97,6 +101,7 @@ typedef struct {
     pk_view_t *view;
     const pk_vtrack_t *default_audio; /* first audio track: muxed into HLS v3 */
     pk_urlopts_t opts;
+    fs_prot_t *prot;            /* protected asset (fs/keys.h), NULL when clear */
 } asset_t;
 
 static const pk_vtrack_t *first_audio(const pk_view_t *v)
@@ -126,7 +131,7 @@ static int open_asset(fs_req_t *req, const char *ism, asset_t *as)
         (a->newest.tv_sec == req->newest.tv_sec && a->newest.tv_nsec > req->newest.tv_nsec))
         req->newest = a->newest;
     as->default_audio = first_audio(as->view);
-    return 0;
+    return fs_keys_asset(req, ism, as->view, &as->prot);
 }
 
 /*
@@ -173,16 +178,55 @@ static pk_hls_format_t hls_format(fs_format_t f)
     return f == FS_FMT_HLS_V3 ? PK_HLS_V3 : f == FS_FMT_HLS_CMAF ? PK_HLS_CMAF : PK_HLS_V4;
 }
 
+/* The scheme fourcc of an encrypted name, 0 for a clear one; -ENOENT for what this
+ * origin does not serve encrypted (yet): only CMAF (DASH manifests and CMAF segments) in
+ * cenc and cbcs. */
+static int64_t scheme_of(const asset_t *as, const fs_path_t *p)
+{
+    if (p->encryption == FS_ENC_NONE)
+        return 0;
+    int cmaf = p->kind == FS_REQ_MANIFEST
+        ? p->format == FS_FMT_MPD_CSF || p->format == FS_FMT_MPD_CMAF
+        : p->kind == FS_REQ_FRAGMENT && p->format == FS_FMT_CMAF;
+    unsigned have = as->prot ? fs_keys_schemes(as->prot) : 0;
+    if (cmaf && p->encryption == FS_ENC_CENC && (have & FS_KEYS_CENC))
+        return FOURCC('c', 'e', 'n', 'c');
+    if (cmaf && p->encryption == FS_ENC_CBCS && (have & FS_KEYS_CBCS))
+        return FOURCC('c', 'b', 'c', 's');
+    return -ENOENT;
+}
+
+/* An encrypted DASH manifest: the segment URLs carry the encryption, and the view's
+ * tracks their key signalling. */
+static int protect_manifest(fs_req_t *req, const asset_t *as, const fs_path_t *p,
+                            uint32_t scheme, job_t *j)
+{
+    pk_urlopts_t *o = arena_alloc(req->arena, sizeof *o);
+    int rc;
+    if (!o)
+        return -ENOMEM;
+    *o = *j->o;
+    o->segment = p->encryption == FS_ENC_CENC ? ",encryption=cenc" : ",encryption=cbcs-aapl";
+    if ((rc = fs_keys_drm(req, as->prot, j->v, scheme, &o->drm)) < 0)
+        return rc;
+    j->o = o;
+    return 0;
+}
+
 /* The object a parsed name of the grammar denotes in asset `as`. */
 static int asset_object(fs_req_t *req, const asset_t *as, const fs_path_t *p, int what,
                         fs_object_t *out)
 {
     asset_t filtered;
+    pk_protect_t *prot;
     int rc;
 
-    /* encryption (issue 6) is not served yet */
-    if (p->encryption != FS_ENC_NONE)
-        return -ENOENT;
+    /* a protected asset serves encrypted names only (DESIGN §1 "Encryption") */
+    int64_t scheme = scheme_of(as, p);
+    if (scheme < 0)
+        return (int)scheme;
+    if (!scheme && as->prot && !req->ctx->opt.allow_clear && p->kind != FS_REQ_QUALITY_DIR)
+        return -EACCES;
     if (p->filter_count) {      /* manifests and playlists only: the grammar sees to it */
         if ((rc = filter_asset(req, as, p, &filtered)) < 0)
             return kernel_err(rc);
@@ -211,6 +255,8 @@ static int asset_object(fs_req_t *req, const asset_t *as, const fs_path_t *p, in
             o->audio_only_false = 1;
             j.o = o;
         }
+        if (scheme && (rc = protect_manifest(req, as, p, (uint32_t)scheme, &j)) < 0)
+            return kernel_err(rc);
         return kernel_err(render(req, &j, what, out));
     }
     if (p->kind == FS_REQ_QUALITY_DIR) {
@@ -246,11 +292,30 @@ static int asset_object(fs_req_t *req, const asset_t *as, const fs_path_t *p, in
         if (p->format != FS_FMT_CMAF)
             return -ENOENT;
         j.kind = J_CMAF_INIT;
+        if (scheme) {
+            if ((rc = fs_keys_protect(req, as->prot, vt, (uint32_t)scheme, FS_PROTECT_INIT,
+                                      &prot)) < 0)
+                return kernel_err(rc);
+            j.kind = J_CMAF_INIT_PROTECTED;
+            j.prot = prot;
+        }
         return kernel_err(render(req, &j, what, out));
     }
     if ((rc = pk_view_find(v, vt, p->time)) < 0)
         return -ENOENT;
     j.k = (uint32_t)rc;
+    if (scheme) {               /* CMAF: scheme_of let nothing else through */
+        int content = what == FS_VIEW_CONTENT;
+        if ((rc = fs_keys_protect(req, as->prot, vt, (uint32_t)scheme,
+                                  content ? FS_PROTECT_CONTENT : FS_PROTECT_SIZE, &prot)) < 0)
+            return kernel_err(rc);
+        if (!content)
+            return kernel_err(pk_cmaf_fragment_protected_size(vt, j.k, prot, &out->size));
+        if ((rc = pk_cmaf_fragment_protected(vt, j.k, prot, req->arena, &out->plan)) < 0)
+            return kernel_err(rc);
+        out->size = out->plan.size;
+        return 0;
+    }
     switch (p->format) {
     case FS_FMT_CMAF:
         if ((rc = pk_cmaf_fragment(vt, j.k, req->arena, &out->plan)) < 0)
@@ -294,6 +359,9 @@ static int real_object(fs_req_t *req, const char *rel, int what, fs_object_t *ou
         out->is_dir = 1;        /* a server manifest is the directory of its outputs */
         return 0;
     }
+    /* the clear media of a protected asset */
+    if (!req->ctx->opt.allow_clear && (rc = fs_keys_source(req, rel, &st)) != 0)
+        return rc < 0 ? rc : -EACCES;
     out->size = (uint64_t)st.st_size;
     if (what == FS_VIEW_CONTENT) {
         pk_source_t *src = arena_alloc(req->arena, sizeof *src);
@@ -356,20 +424,33 @@ int fs_view_lookup(fs_req_t *req, const char *vpath, int what, fs_object_t *out)
 
 /* ---- listings ------------------------------------------------------------- */
 
-static int emit(fs_req_t *req, const asset_t *as, const fs_path_t *p, fs_view_entry_fn fn,
+/*
+ * Lists the names of *p in each encryption the asset offers: clear (unless protected
+ * without allow_clear), then cenc and cbcs for a protected asset. A name that is not
+ * offered (an I-frame playlist of audio, a format not served encrypted, a clear name of
+ * a protected asset) is left out.
+ */
+static int emit(fs_req_t *req, const asset_t *as, const fs_path_t *p0, fs_view_entry_fn fn,
                 void *ctx, int *stop)
 {
+    static const fs_encryption_t encs[] = { FS_ENC_NONE, FS_ENC_CENC, FS_ENC_CBCS };
     char name[2 * FS_NAME_MAX + 128];
-    fs_object_t obj;
-    memset(&obj, 0, sizeof obj);
-    if (fs_path_format(p, name, sizeof name) >= sizeof name)
-        return -ENAMETOOLONG;
-    int rc = asset_object(req, as, p, FS_VIEW_SIZE, &obj);
-    if (rc == -ENOENT)
-        return 0;               /* not offered for this track (e.g. an I-frame playlist of audio) */
-    if (rc < 0)
-        return rc;
-    *stop = fn(ctx, name, &obj);
+    fs_path_t p = *p0;
+    size_t n = as->prot && p.kind != FS_REQ_QUALITY_DIR ? 3 : 1;
+
+    for (size_t e = 0; e < n && !*stop; e++) {
+        fs_object_t obj;
+        memset(&obj, 0, sizeof obj);
+        p.encryption = encs[e];
+        if (fs_path_format(&p, name, sizeof name) >= sizeof name)
+            return -ENAMETOOLONG;
+        int rc = asset_object(req, as, &p, FS_VIEW_SIZE, &obj);
+        if (rc == -ENOENT || rc == -EACCES)
+            continue;
+        if (rc < 0)
+            return rc;
+        *stop = fn(ctx, name, &obj);
+    }
     return 0;
 }
 

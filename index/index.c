@@ -24,6 +24,8 @@
 struct ix {
     MDB_env *env;
     MDB_dbi media;              /* the "media" DB: file key -> media blob */
+    MDB_dbi aux;                /* the "aux" DB: file key + tag -> blob (aux_ok) */
+    bool aux_ok;                /* false: a read-only index made before "aux" existed */
     size_t maxkey;              /* key bytes LMDB accepts, at most KEY_BUF */
     bool rdonly;                /* opened MDB_RDONLY: the directory is not writable */
     atomic_bool full_logged;    /* MDB_MAP_FULL logged already (once per open) */
@@ -35,7 +37,7 @@ struct ix_read {
 };
 
 enum {
-    MAX_DBS = 4,                /* "media" now, "objects" later, room to grow */
+    MAX_DBS = 4,                /* "media", "aux", "objects" later, room to grow */
     MAX_READERS = 256,          /* concurrent read handles: one per busy FUSE thread */
     KEY_BUF = 511,              /* LMDB's default mdb_env_get_maxkeysize() */
     KEY_FIXED = 33,             /* kind byte + dev, ino, size, mtime_ns */
@@ -107,24 +109,41 @@ static void path_hash(const char *path, size_t n, uint8_t out[HASH_LEN])
     put_be64(out + 8, hash_mix((const uint8_t *)path, n));
 }
 
-static void key_encode(const ix_file_key_t *k, size_t maxkey, dbkey_t *out)
+/*
+ * Aux keys (ix_aux_get/put) are media keys with the tag between the identity and the
+ * path: kind | dev | ino | size | mtime_ns | tag length (1 byte) | tag | rest; they live
+ * in their own DB, so they never meet a media key.
+ */
+static void key_encode_tag(const ix_file_key_t *k, const char *tag, size_t maxkey,
+                           dbkey_t *out)
 {
-    size_t plen = strlen(k->path);
+    size_t plen = strlen(k->path), fixed = KEY_FIXED;
 
     put_be64(out->b + 1, k->dev);
     put_be64(out->b + 9, k->ino);
     put_be64(out->b + 17, k->size);
     put_be64(out->b + 25, (uint64_t)k->mtime_ns);
-    out->hashed = plen > maxkey - KEY_FIXED;
+    if (tag) {
+        size_t tlen = strlen(tag);         /* <= IX_TAG_MAX: checked by the callers */
+        out->b[fixed++] = (uint8_t)tlen;
+        memcpy(out->b + fixed, tag, tlen);
+        fixed += tlen;
+    }
+    out->hashed = plen > maxkey - fixed;
     if (out->hashed) {
         out->b[0] = 'h';
-        path_hash(k->path, plen, out->b + KEY_FIXED);
-        out->len = KEY_FIXED + HASH_LEN;
+        path_hash(k->path, plen, out->b + fixed);
+        out->len = fixed + HASH_LEN;
     } else {
         out->b[0] = 'p';
-        memcpy(out->b + KEY_FIXED, k->path, plen);
-        out->len = KEY_FIXED + plen;
+        memcpy(out->b + fixed, k->path, plen);
+        out->len = fixed + plen;
     }
+}
+
+static void key_encode(const ix_file_key_t *k, size_t maxkey, dbkey_t *out)
+{
+    key_encode_tag(k, NULL, maxkey, out);
 }
 
 /* Bytes before the blob in the value of a hashed key. */
@@ -249,6 +268,12 @@ static int env_open(ix_t *ix, const char *dir, uint64_t map_size, unsigned flags
         rc = FAIL("mdb_dbi_open media", rc);
         goto out;
     }
+    rc = mdb_dbi_open(txn, "aux", (flags & MDB_RDONLY) ? 0 : MDB_CREATE, &ix->aux);
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        rc = FAIL("mdb_dbi_open aux", rc);
+        goto out;
+    }
+    ix->aux_ok = rc == 0;       /* read-only and made before "aux": lookups miss */
     rc = mdb_txn_commit(txn);       /* keeps the DB handle, also for a read txn */
     txn = NULL;
     if (rc != 0) {
@@ -331,22 +356,21 @@ void ix_read_end(ix_read_t *r)
     free(r);
 }
 
-int ix_media_get(ix_read_t *r, const ix_file_key_t *key, const void **blob, size_t *len)
+/* The blob of an encoded key in DB dbi of snapshot r (see ix_media_get). */
+static int get_raw(ix_read_t *r, MDB_dbi dbi, const dbkey_t *k, const char *path,
+                   const void **blob, size_t *len)
 {
-    dbkey_t k;
-    MDB_val kv, v;
+    MDB_val kv = { .mv_size = k->len, .mv_data = (void *)k->b }, v;
     size_t hdr = 0;
     int rc;
 
-    key_encode(key, r->ix->maxkey, &k);
-    kv = (MDB_val){ .mv_size = k.len, .mv_data = k.b };
-    if ((rc = mdb_get(r->txn, r->ix->media, &kv, &v)) != 0)
+    if ((rc = mdb_get(r->txn, dbi, &kv, &v)) != 0)
         return rc == MDB_NOTFOUND ? -ENOENT : FAIL("mdb_get", rc);
-    if (k.hashed) {
-        rc = val_check_path(&v, key->path, strlen(key->path), &hdr);
+    if (k->hashed) {
+        rc = val_check_path(&v, path, strlen(path), &hdr);
         if (rc == -EBADMSG) {
-            PK_ERROR("media value of %.64s...: %zu bytes, shorter than its header",
-                     key->path, v.mv_size);
+            PK_ERROR("value of %.64s...: %zu bytes, shorter than its header", path,
+                     v.mv_size);
             return -EIO;
         }
         if (rc < 0)
@@ -357,13 +381,20 @@ int ix_media_get(ix_read_t *r, const ix_file_key_t *key, const void **blob, size
     return 0;
 }
 
+int ix_media_get(ix_read_t *r, const ix_file_key_t *key, const void **blob, size_t *len)
+{
+    dbkey_t k;
+    key_encode(key, r->ix->maxkey, &k);
+    return get_raw(r, r->ix->media, &k, key->path, blob, len);
+}
+
 /*
- * Stores a blob under an encoded key in one write txn; a hashed key's value gets
- * the path header first (see the key comment). Separate from ix_media_put so tests
+ * Stores a blob under an encoded key of DB dbi in one write txn; a hashed key's value
+ * gets the path header first (see the key comment). Separate from ix_media_put so tests
  * can write a value under a key of their choosing.
  */
-static int media_put_raw(ix_t *ix, const dbkey_t *k, const char *path, size_t plen,
-                         const void *blob, size_t len)
+static int put_raw(ix_t *ix, MDB_dbi dbi, const dbkey_t *k, const char *path, size_t plen,
+                   const void *blob, size_t len)
 {
     MDB_txn *txn;
     MDB_val kv = { .mv_size = k->len, .mv_data = (void *)k->b };
@@ -375,7 +406,7 @@ static int media_put_raw(ix_t *ix, const dbkey_t *k, const char *path, size_t pl
         return -ENOSPC;
     if ((rc = mdb_txn_begin(ix->env, NULL, 0, &txn)) != 0)
         return FAIL("mdb_txn_begin", rc);
-    rc = mdb_put(txn, ix->media, &kv, &v, MDB_RESERVE);
+    rc = mdb_put(txn, dbi, &kv, &v, MDB_RESERVE);
     if (rc == 0) {
         uint8_t *p = v.mv_data;
         if (k->hashed) {
@@ -401,6 +432,12 @@ static int media_put_raw(ix_t *ix, const dbkey_t *k, const char *path, size_t pl
     return rc == 0 ? 0 : FAIL("mdb_put", rc);
 }
 
+static int media_put_raw(ix_t *ix, const dbkey_t *k, const char *path, size_t plen,
+                         const void *blob, size_t len)
+{
+    return put_raw(ix, ix->media, k, path, plen, blob, len);
+}
+
 int ix_media_put(ix_t *ix, const ix_file_key_t *key, const void *blob, size_t len)
 {
     dbkey_t k;
@@ -412,36 +449,80 @@ int ix_media_put(ix_t *ix, const ix_file_key_t *key, const void *blob, size_t le
     return media_put_raw(ix, &k, key->path, plen, blob, len);
 }
 
-int ix_stats(ix_t *ix, ix_stats_t *st)
+/* A tag of 1..IX_TAG_MAX bytes (no NUL inside, by being a C string). */
+static int tag_ok(const char *tag)
 {
-    MDB_txn *txn = NULL;
+    size_t n = tag ? strlen(tag) : 0;
+    return n >= 1 && n <= IX_TAG_MAX;
+}
+
+int ix_aux_get(ix_read_t *r, const ix_file_key_t *key, const char *tag, const void **blob,
+               size_t *len)
+{
+    dbkey_t k;
+    if (!tag_ok(tag))
+        return -EINVAL;
+    if (!r->ix->aux_ok)
+        return -ENOENT;
+    key_encode_tag(key, tag, r->ix->maxkey, &k);
+    return get_raw(r, r->ix->aux, &k, key->path, blob, len);
+}
+
+int ix_aux_put(ix_t *ix, const ix_file_key_t *key, const char *tag, const void *blob,
+               size_t len)
+{
+    dbkey_t k;
+    size_t plen = strlen(key->path);
+
+    if (!tag_ok(tag))
+        return -EINVAL;
+    if (plen > UINT32_MAX)
+        return -ENAMETOOLONG;
+    if (!ix->aux_ok)
+        return -EACCES;         /* only a read-only index lacks the DB */
+    key_encode_tag(key, tag, ix->maxkey, &k);
+    return put_raw(ix, ix->aux, &k, key->path, plen, blob, len);
+}
+
+/* Entries and blob bytes of one DB (a hashed key's value starts with its path: not
+ * counted). */
+static int count_db(MDB_txn *txn, MDB_dbi dbi, uint64_t *entries, uint64_t *bytes)
+{
     MDB_cursor *cur = NULL;
     MDB_stat ms;
-    MDB_envinfo info;
     MDB_val k, v;
-    struct stat fst;
-    mdb_filehandle_t fd;
-    uint64_t bytes = 0;
     int rc;
 
-    if ((rc = mdb_txn_begin(ix->env, NULL, MDB_RDONLY, &txn)) != 0)
-        return FAIL("mdb_txn_begin", rc);
-    if ((rc = mdb_stat(txn, ix->media, &ms)) != 0 ||
-        (rc = mdb_cursor_open(txn, ix->media, &cur)) != 0) {
-        rc = FAIL("mdb_stat/mdb_cursor_open", rc);
-        goto out;
-    }
-    /* Blob bytes, not value bytes: a hashed key's value starts with its path. */
+    *bytes = 0;
+    if ((rc = mdb_stat(txn, dbi, &ms)) != 0 || (rc = mdb_cursor_open(txn, dbi, &cur)) != 0)
+        return FAIL("mdb_stat/mdb_cursor_open", rc);
     while ((rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0) {
         size_t hdr = 0;
         if (k.mv_size > 0 && *(const uint8_t *)k.mv_data == 'h' && v.mv_size >= 4)
             hdr = val_hdr_len(get_be32(v.mv_data));
-        bytes += v.mv_size > hdr ? v.mv_size - hdr : 0;
+        *bytes += v.mv_size > hdr ? v.mv_size - hdr : 0;
     }
-    if (rc != MDB_NOTFOUND) {
-        rc = FAIL("mdb_cursor_get", rc);
+    mdb_cursor_close(cur);
+    if (rc != MDB_NOTFOUND)
+        return FAIL("mdb_cursor_get", rc);
+    *entries = ms.ms_entries;
+    return 0;
+}
+
+int ix_stats(ix_t *ix, ix_stats_t *st)
+{
+    MDB_txn *txn = NULL;
+    MDB_envinfo info;
+    struct stat fst;
+    mdb_filehandle_t fd;
+    uint64_t media_n = 0, media_b = 0, aux_n = 0, aux_b = 0;
+    int rc;
+
+    if ((rc = mdb_txn_begin(ix->env, NULL, MDB_RDONLY, &txn)) != 0)
+        return FAIL("mdb_txn_begin", rc);
+    if ((rc = count_db(txn, ix->media, &media_n, &media_b)) < 0 ||
+        (ix->aux_ok && (rc = count_db(txn, ix->aux, &aux_n, &aux_b)) < 0))
         goto out;
-    }
     if ((rc = mdb_env_info(ix->env, &info)) != 0 ||
         (rc = mdb_env_get_fd(ix->env, &fd)) != 0) {
         rc = FAIL("mdb_env_info", rc);
@@ -453,14 +534,15 @@ int ix_stats(ix_t *ix, ix_stats_t *st)
         goto out;
     }
     *st = (ix_stats_t){
-        .media_entries = ms.ms_entries,
-        .media_bytes = bytes,
+        .media_entries = media_n,
+        .media_bytes = media_b,
+        .aux_entries = aux_n,
+        .aux_bytes = aux_b,
         .map_size = info.me_mapsize,
         .file_bytes = (uint64_t)fst.st_blocks * 512,    /* allocated, not apparent */
     };
     rc = 0;
 out:
-    mdb_cursor_close(cur);
     mdb_txn_abort(txn);
     return rc;
 }
@@ -472,7 +554,8 @@ int ix_clear(ix_t *ix)
 
     if ((rc = mdb_txn_begin(ix->env, NULL, 0, &txn)) != 0)
         return FAIL("mdb_txn_begin", rc);
-    if ((rc = mdb_drop(txn, ix->media, 0)) != 0) {
+    if ((rc = mdb_drop(txn, ix->media, 0)) != 0 ||
+        (ix->aux_ok && (rc = mdb_drop(txn, ix->aux, 0)) != 0)) {
         mdb_txn_abort(txn);
         return FAIL("mdb_drop", rc);
     }

@@ -29,6 +29,8 @@ typedef struct {
 typedef struct {
     uint64_t media_entries;     /* blobs in the media index */
     uint64_t media_bytes;       /* their total size */
+    uint64_t aux_entries;       /* aux blobs (ix_aux_put) */
+    uint64_t aux_bytes;         /* their total size */
     uint64_t map_size;          /* bytes LMDB may use */
     uint64_t file_bytes;        /* bytes the data file takes on disk now */
 } ix_stats_t;
@@ -57,6 +59,21 @@ int ix_media_get(ix_read_t *r, const ix_file_key_t *key, const void **blob, size
  * map is full (logged once per open), -EACCES when the index was opened
  * read-only, -EIO on another LMDB error. */
 int ix_media_put(ix_t *ix, const ix_file_key_t *key, const void *blob, size_t len);
+
+/*
+ * Aux blobs: more derived data of one source file (e.g. the subsample counts of a
+ * track under an encryption scheme), keyed by the file's identity and a tag naming
+ * what the blob is (1..IX_TAG_MAX bytes, e.g. "sub/cenc/1"). Like media blobs, a
+ * changed file has new keys; each tag is its own entry. Pointers are valid until
+ * ix_read_end() and have no alignment guarantee.
+ * ix_aux_get: 0, -ENOENT (absent; also a read-only index older than aux blobs),
+ * -EINVAL (bad tag), -EIO. ix_aux_put: as ix_media_put, and -EINVAL (bad tag).
+ */
+#define IX_TAG_MAX 32
+int ix_aux_get(ix_read_t *r, const ix_file_key_t *key, const char *tag, const void **blob,
+               size_t *len);
+int ix_aux_put(ix_t *ix, const ix_file_key_t *key, const char *tag, const void *blob,
+               size_t len);
 
 /* Counts what the index holds. Returns 0 or -EIO. */
 int ix_stats(ix_t *ix, ix_stats_t *st);

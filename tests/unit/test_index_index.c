@@ -404,6 +404,84 @@ static void test_read_only_dir(void **state)
     assert_null(ix);
 }
 
+/* The aux blob of (k, tag) in a fresh snapshot, compared with want. */
+static int aux_cmp(ix_t *ix, const ix_file_key_t *k, const char *tag, const char *want)
+{
+    ix_read_t *r;
+    const void *b;
+    size_t n;
+    assert_int_equal(ix_read_begin(ix, &r), 0);
+    int rc = ix_aux_get(r, k, tag, &b, &n);
+    if (rc == 0) {
+        assert_int_equal(n, strlen(want));
+        assert_memory_equal(b, want, n);
+    }
+    ix_read_end(r);
+    return rc;
+}
+
+/* Aux blobs: per (identity, tag), apart from media blobs and from each other; long paths
+ * hashed; counted by stats, dropped by clear; bad tags refused. */
+static void test_aux(void **state)
+{
+    (void)state;
+    ix_t *ix = open_ix(tmpdir, MAP);
+    ix_file_key_t k = key_of("movies/a.mp4"), m;
+    char *lp = long_path(3000, 'l', 'p');
+    ix_file_key_t l = key_of(lp);
+    char tag33[IX_TAG_MAX + 2];
+    ix_stats_t st;
+
+    assert_int_equal(aux_cmp(ix, &k, "sub/cenc/1", ""), -ENOENT);
+    assert_int_equal(ix_aux_put(ix, &k, "sub/cenc/1", "cenc-1", 6), 0);
+    assert_int_equal(ix_aux_put(ix, &k, "sub/cbcs/1", "cbcs-1", 6), 0);
+    assert_int_equal(ix_media_put(ix, &k, "media", 5), 0);
+    assert_int_equal(aux_cmp(ix, &k, "sub/cenc/1", "cenc-1"), 0);
+    assert_int_equal(aux_cmp(ix, &k, "sub/cbcs/1", "cbcs-1"), 0);
+    assert_int_equal(aux_cmp(ix, &k, "sub/cenc/2", ""), -ENOENT);
+    assert_int_equal(get_cmp(ix, &k, "media"), 0);
+    /* a tag that ends where a path begins is not that path: the length byte says so */
+    m = key_of("1movies/a.mp4");
+    assert_int_equal(aux_cmp(ix, &m, "sub/cenc/", ""), -ENOENT);
+    assert_int_equal(ix_aux_put(ix, &k, "sub/cenc/1", "replaced", 8), 0);
+    assert_int_equal(aux_cmp(ix, &k, "sub/cenc/1", "replaced"), 0);
+    m = k;
+    m.mtime_ns++;
+    assert_int_equal(aux_cmp(ix, &m, "sub/cenc/1", ""), -ENOENT);
+
+    assert_int_equal(ix_aux_put(ix, &l, "t", "long", 4), 0);
+    assert_int_equal(aux_cmp(ix, &l, "t", "long"), 0);
+    lp[2999] = 'q';             /* same length, another path: another hash */
+    assert_int_equal(aux_cmp(ix, &l, "t", ""), -ENOENT);
+    lp[2999] = 'p';
+
+    memset(tag33, 't', IX_TAG_MAX + 1);
+    tag33[IX_TAG_MAX + 1] = '\0';
+    assert_int_equal(ix_aux_put(ix, &k, tag33, "x", 1), -EINVAL);
+    assert_int_equal(ix_aux_put(ix, &k, "", "x", 1), -EINVAL);
+    assert_int_equal(aux_cmp(ix, &k, "", ""), -EINVAL);
+    tag33[IX_TAG_MAX] = '\0';  /* exactly IX_TAG_MAX bytes: fine */
+    assert_int_equal(ix_aux_put(ix, &l, tag33, "max", 3), 0);
+    assert_int_equal(aux_cmp(ix, &l, tag33, "max"), 0);
+
+    assert_int_equal(ix_stats(ix, &st), 0);
+    assert_int_equal(st.aux_entries, 4);
+    assert_int_equal(st.aux_bytes, 8 + 6 + 4 + 3);
+    assert_int_equal(st.media_entries, 1);
+    ix_close(ix);
+
+    /* across a reopen (the counts survive restarts), then cleared with the media */
+    ix = open_ix(tmpdir, MAP);
+    assert_int_equal(aux_cmp(ix, &k, "sub/cbcs/1", "cbcs-1"), 0);
+    assert_int_equal(ix_clear(ix), 0);
+    assert_int_equal(aux_cmp(ix, &k, "sub/cbcs/1", ""), -ENOENT);
+    assert_int_equal(ix_stats(ix, &st), 0);
+    assert_int_equal(st.aux_entries, 0);
+    assert_int_equal(st.aux_bytes, 0);
+    ix_close(ix);
+    free(lp);
+}
+
 enum { THREADS = 8, KEYS = 32 };
 
 typedef struct {
@@ -491,6 +569,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_garbage_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_only_dir, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_aux, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,1070 @@
+#include "keys.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../crypt/aes.h"
+#include "../crypt/cpix.h"
+#include "../crypt/pssh.h"
+#include "../crypt/subsample.h"
+#include "../pack/log.h"
+#include "assets.h"
+#include "source.h"
+
+#define CENC FOURCC('c', 'e', 'n', 'c')
+#define CBCS FOURCC('c', 'b', 'c', 's')
+#define KEYMEMO_MAX 1024        /* distinct track shapes remembered per document */
+
+/* ---- the cache of parsed documents ---------------------------------------------- */
+
+/* One cr_cpix_key_for answer: a track shape and its key (or why it has none). */
+typedef struct {
+    pk_track_type_t type;
+    uint32_t width, height, channels, bitrate;
+    int rc;
+    const cr_key_t *key;
+} keymemo_t;
+
+typedef struct cfile {
+    char *path;                 /* absolute: under keys= */
+    uint64_t dev, ino, size;
+    int64_t mtime_ns;
+    struct timespec mtime;
+    int err;                    /* -EIO: unusable (logged once, when read) */
+    cr_cpix_t *cpix;            /* NULL when err */
+    pthread_mutex_t lock;       /* guards memo: answers, so each is logged once */
+    keymemo_t *memo;            /* [memo_count], malloc'd */
+    uint32_t memo_count, memo_cap;
+    arena_t *arena;             /* holds the entry and the document (keys wiped at free) */
+    unsigned refs;              /* guarded by the cache lock */
+    int stale;                  /* out of the table; freed at the last release */
+    uint64_t used;
+    struct cfile *next;
+    struct fs_key_cache *cache;
+} cfile_t;
+
+struct fs_key_cache {
+    pthread_mutex_t lock;
+    pthread_mutex_t load_lock;  /* one document read at a time: each version is read, and
+                                 * its problems logged, once (cr_cpix_parse logs as it goes) */
+    cfile_t *head;
+    uint32_t count;
+    uint64_t clock;
+    uint64_t loads;             /* document versions read (the unit tests count them) */
+    char *src_real;             /* SRC's real path (for canonical asset paths), or NULL */
+    size_t src_real_len;
+    atomic_bool canon_warned;
+};
+
+static void cfile_destroy(cfile_t *f)
+{
+    pthread_mutex_destroy(&f->lock);
+    free(f->memo);
+    arena_free(f->arena);       /* the entry lives in it; cpix.c wipes the keys */
+}
+
+/* The real path an fd names, in buf; -1 when /proc cannot tell. */
+static ssize_t fd_path(int fd, char *buf, size_t cap)
+{
+    char link[40];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, buf, cap - 1);
+    if (n <= 0 || (size_t)n >= cap - 1)
+        return -1;
+    buf[n] = '\0';
+    return n;
+}
+
+int fs_keys_dir(const char *dir, const char *src, char **out)
+{
+    char *k = realpath(dir, NULL), *s = NULL;
+    struct stat st;
+    int rc = 0;
+    if (!k || !(s = realpath(src, NULL))) {
+        rc = -errno;
+        goto out;
+    }
+    if (stat(k, &st) < 0) {
+        rc = -errno;
+        goto out;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        rc = -ENOTDIR;
+        goto out;
+    }
+    size_t n = strlen(s);
+    if (strcmp(s, "/") == 0 || (strncmp(k, s, n) == 0 && (k[n] == '\0' || k[n] == '/'))) {
+        rc = -EINVAL;
+        goto out;
+    }
+    *out = k;
+    k = NULL;
+out:
+    free(k);
+    free(s);
+    return rc;
+}
+
+int fs_keys_init(fs_ctx_t *ctx)
+{
+    char buf[PATH_MAX];
+    struct fs_key_cache *c = calloc(1, sizeof *c);
+    if (!c)
+        return -ENOMEM;
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_mutex_init(&c->load_lock, NULL);
+    atomic_init(&c->canon_warned, false);
+    if (fd_path(ctx->src_fd, buf, sizeof buf) > 0) {
+        if (!(c->src_real = strdup(buf))) {
+            free(c);
+            return -ENOMEM;
+        }
+        c->src_real_len = strlen(buf);
+    }
+    ctx->keys = c;
+    return 0;
+}
+
+void fs_keys_free(fs_ctx_t *ctx)
+{
+    struct fs_key_cache *c = ctx->keys;
+    if (!c)
+        return;
+    for (cfile_t *f = c->head, *next; f; f = next) {
+        next = f->next;
+        cfile_destroy(f);
+    }
+    pthread_mutex_destroy(&c->lock);
+    pthread_mutex_destroy(&c->load_lock);
+    free(c->src_real);
+    free(c);
+    ctx->keys = NULL;
+}
+
+static void cfile_release(void *p)
+{
+    cfile_t *f = p;
+    if (!f)
+        return;
+    struct fs_key_cache *c = f->cache;
+    pthread_mutex_lock(&c->lock);
+    int last = --f->refs == 0 && f->stale;
+    pthread_mutex_unlock(&c->lock);
+    if (last)
+        cfile_destroy(f);
+}
+
+static void set_id(cfile_t *f, const struct stat *st)
+{
+    f->dev = (uint64_t)st->st_dev;
+    f->ino = (uint64_t)st->st_ino;
+    f->size = (uint64_t)st->st_size;
+    f->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+    f->mtime = st->st_mtim;
+}
+
+static int same_id(const cfile_t *a, const cfile_t *b)
+{
+    return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+           a->mtime_ns == b->mtime_ns;
+}
+
+/*
+ * Reads and parses the document of f (path set). A document that cannot be read or is
+ * bad sets f->err, logged here (cr_cpix_parse logs its own findings). The text holds
+ * the keys in base64: wiped before it is freed. Returns 0 or -ENOMEM.
+ */
+static int load(cfile_t *f)
+{
+    struct stat st;
+    char *buf = NULL;
+    size_t len = 0;
+    int fd, rc = 0;
+
+    /* O_NONBLOCK: a fifo put in its place between stat and open does not hang us */
+    if ((fd = open(f->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)) < 0) {
+        PK_ERROR("%s: %s; its asset is unavailable", f->path, strerror(errno));
+        goto bad;
+    }
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        PK_ERROR("%s: not a regular file; its asset is unavailable", f->path);
+        goto bad;
+    }
+    set_id(f, &st);             /* the version actually read */
+    if ((uint64_t)st.st_size > FS_CPIX_FILE_MAX) {
+        PK_ERROR("%s: %llu bytes, more than the %u allowed; its asset is unavailable",
+                 f->path, (unsigned long long)st.st_size, FS_CPIX_FILE_MAX);
+        goto bad;
+    }
+    len = (size_t)st.st_size;
+    if (!(buf = malloc(len + 1))) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    for (size_t done = 0; done < len;) {
+        ssize_t n = pread(fd, buf + done, len - done, (off_t)done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            PK_ERROR("%s: %s; its asset is unavailable", f->path,
+                     n < 0 ? strerror(errno) : "shorter than its size");
+            goto bad;
+        }
+        done += (size_t)n;
+    }
+    buf[len] = '\0';
+    rc = cr_cpix_parse(buf, len, f->path, f->arena, &f->cpix);
+    if (rc == -ENOMEM)
+        goto out;
+    if (rc < 0)
+        goto bad;               /* logged by the parser, line by line */
+    goto out;
+bad:
+    f->err = -EIO;
+    f->cpix = NULL;
+    rc = 0;
+out:
+    if (buf) {
+        explicit_bzero(buf, len);
+        free(buf);
+    }
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+/* Takes f out of the table (lock held). */
+static void unlink_file(struct fs_key_cache *c, cfile_t *f)
+{
+    for (cfile_t **p = &c->head; *p; p = &(*p)->next) {
+        if (*p == f) {
+            *p = f->next;
+            c->count--;
+            break;
+        }
+    }
+    f->stale = 1;
+}
+
+/* The table's entry for path if it has this identity, with a reference; else NULL. */
+static cfile_t *lookup(struct fs_key_cache *c, const char *path, const cfile_t *id)
+{
+    cfile_t *f;
+    pthread_mutex_lock(&c->lock);
+    for (f = c->head; f && strcmp(f->path, path) != 0; f = f->next)
+        ;
+    if (f && same_id(f, id)) {
+        f->refs++;
+        f->used = ++c->clock;
+    } else {
+        f = NULL;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return f;
+}
+
+/* stat() of a document: 1 and *id, 0 when there is none, or a negative errno. */
+static int stat_doc(const char *path, cfile_t *id)
+{
+    struct stat st;
+    if (stat(path, &st) < 0) {
+        if (errno == ENOENT || errno == ENOTDIR)
+            return 0;
+        int rc = -errno;
+        PK_DEBUG("%s: %s", path, strerror(errno));
+        return rc;
+    }
+    set_id(id, &st);
+    return 1;
+}
+
+/*
+ * The parsed document at `path` as it is now, with a reference (cfile_release), or
+ * *out = NULL when there is none. Returns 0, -ENOMEM, or another negative errno when
+ * it cannot be stat'ed (then it is not known whether the asset is protected).
+ */
+static int cfile_get(fs_ctx_t *ctx, const char *path, cfile_t **out)
+{
+    struct fs_key_cache *c = ctx->keys;
+    cfile_t key, *f, *o, *drop = NULL, *evict = NULL;
+    int rc;
+
+    *out = NULL;
+    if ((rc = stat_doc(path, &key)) <= 0)
+        return rc;
+    if ((*out = lookup(c, path, &key)))
+        return 0;
+
+    /* a new version: read by one request at a time, outside the table's lock (the
+     * storage may be slow); stat'ed again under the load lock, as another request may
+     * have read it meanwhile */
+    pthread_mutex_lock(&c->load_lock);
+    if ((rc = stat_doc(path, &key)) <= 0 || (*out = lookup(c, path, &key))) {
+        pthread_mutex_unlock(&c->load_lock);
+        return rc < 0 ? rc : 0;
+    }
+    arena_t *a = arena_new();
+    if (!a || !(f = arena_zalloc(a, sizeof *f)) || !(f->path = arena_strdup(a, path))) {
+        pthread_mutex_unlock(&c->load_lock);
+        arena_free(a);
+        return -ENOMEM;
+    }
+    f->arena = a;
+    f->cache = c;
+    f->refs = 1;
+    pthread_mutex_init(&f->lock, NULL);
+    f->dev = key.dev, f->ino = key.ino, f->size = key.size, f->mtime_ns = key.mtime_ns;
+    f->mtime = key.mtime;
+    if (load(f) < 0) {
+        pthread_mutex_unlock(&c->load_lock);
+        cfile_destroy(f);
+        return -ENOMEM;
+    }
+    pthread_mutex_lock(&c->lock);
+    c->loads++;
+    for (o = c->head; o && strcmp(o->path, path) != 0; o = o->next)
+        ;
+    if (o) {
+        unlink_file(c, o);
+        if (o->refs == 0)
+            drop = o;
+    }
+    f->next = c->head;
+    c->head = f;
+    c->count++;
+    f->used = ++c->clock;
+    if (c->count > FS_CPIX_FILES_MAX) {
+        for (o = c->head; o; o = o->next)
+            if (o->refs == 0 && (!evict || o->used < evict->used))
+                evict = o;
+        if (evict)
+            unlink_file(c, evict);
+    }
+    pthread_mutex_unlock(&c->lock);
+    pthread_mutex_unlock(&c->load_lock);
+    if (drop)
+        cfile_destroy(drop);
+    if (evict && evict != drop)
+        cfile_destroy(evict);
+    *out = f;
+    return 0;
+}
+
+/* A document of this request: referenced until it ends; its mtime joins req->newest. */
+static int hold(fs_req_t *req, cfile_t *f)
+{
+    if (arena_defer(req->arena, cfile_release, f) < 0) {
+        cfile_release(f);
+        return -ENOMEM;
+    }
+    if (f->mtime.tv_sec > req->newest.tv_sec ||
+        (f->mtime.tv_sec == req->newest.tv_sec && f->mtime.tv_nsec > req->newest.tv_nsec))
+        req->newest = f->mtime;
+    return 0;
+}
+
+/* The key of a track of this shape, each answer asked of the document once (so a track
+ * without a key is logged once per version). Returns 0, -ENOKEY or -EBADMSG. */
+static int track_key(cfile_t *f, const pk_vtrack_t *vt, const cr_key_t **out)
+{
+    const pk_track_t *t = vt->t;
+    keymemo_t k = { t->type, t->width, t->height, t->channels, vt->at->bitrate, 0, NULL };
+    int rc;
+
+    pthread_mutex_lock(&f->lock);
+    for (uint32_t i = 0; i < f->memo_count; i++) {
+        const keymemo_t *m = &f->memo[i];
+        if (m->type == k.type && m->width == k.width && m->height == k.height &&
+            m->channels == k.channels && m->bitrate == k.bitrate) {
+            rc = m->rc;
+            *out = m->key;
+            pthread_mutex_unlock(&f->lock);
+            return rc;
+        }
+    }
+    k.rc = cr_cpix_key_for(f->cpix, k.type, k.width, k.height, k.channels, k.bitrate, &k.key);
+    if (f->memo_count == f->memo_cap && f->memo_cap < KEYMEMO_MAX) {
+        uint32_t cap = f->memo_cap ? 2 * f->memo_cap : 8;
+        keymemo_t *m = realloc(f->memo, cap * sizeof *m);
+        if (m) {
+            f->memo = m;
+            f->memo_cap = cap;
+        }
+    }
+    if (f->memo_count < f->memo_cap)
+        f->memo[f->memo_count++] = k;
+    pthread_mutex_unlock(&f->lock);
+    *out = k.key;
+    return k.rc;
+}
+
+static unsigned key_schemes(const cr_key_t *k)
+{
+    switch (k->scheme) {
+    case 0: return FS_KEYS_CENC | FS_KEYS_CBCS;
+    case CENC: return FS_KEYS_CENC;
+    case CBCS: return FS_KEYS_CBCS;
+    default: return 0;          /* cens, cbc1: not served */
+    }
+}
+
+/* ---- paths ------------------------------------------------------------------------ */
+
+/*
+ * The path below SRC's real path of what fd names (arena copy), so that every spelling
+ * of a file (symlinked directories, "a/../b") leads to one CPIX path; `rel` (the path
+ * as given) when /proc cannot tell (one warning per process) or fd is -1 (the file
+ * went away meanwhile).
+ */
+static char *canon(fs_req_t *req, int fd, const char *rel)
+{
+    struct fs_key_cache *c = req->ctx->keys;
+    char buf[PATH_MAX];
+    if (c->src_real && fd >= 0 && fd_path(fd, buf, sizeof buf) > 0) {
+        size_t n = c->src_real_len;
+        if (n == 1)                                 /* SRC is / */
+            return arena_strdup(req->arena, buf + 1);
+        if (strncmp(buf, c->src_real, n) == 0 && (buf[n] == '/' || buf[n] == '\0'))
+            return arena_strdup(req->arena, buf[n] ? buf + n + 1 : "");
+    }
+    if (fd >= 0 && !atomic_exchange(&c->canon_warned, true))
+        PK_WARN("cannot tell real paths below %s (is /proc mounted?): key files are looked "
+                "up by the path as requested", req->ctx->src_root);
+    return arena_strdup(req->arena, rel);
+}
+
+/* canon() of `rel` below SRC. */
+static char *canon_rel(fs_req_t *req, const char *rel)
+{
+    int fd = *rel ? fs_open_beneath(req->ctx->src_fd, rel, O_PATH) : -1;
+    char *s = canon(req, *rel ? fd : req->ctx->src_fd, rel);
+    if (fd >= 0)
+        close(fd);
+    return s;
+}
+
+/* keys=DIR/<canonical .ism path without .ism>.cpix.xml */
+static char *cpix_path(fs_req_t *req, const char *ism_canon)
+{
+    const char *dir = req->ctx->opt.keys_dir;
+    size_t n = strlen(ism_canon);
+    if (n >= 4 && strcmp(ism_canon + n - 4, ".ism") == 0)
+        n -= 4;
+    size_t len = strlen(dir) + 1 + n + sizeof ".cpix.xml";
+    char *p = arena_alloc(req->arena, len);
+    if (p)
+        snprintf(p, len, "%s/%.*s.cpix.xml", dir, (int)n, ism_canon);
+    return p;
+}
+
+/* ---- protected sources -------------------------------------------------------------- */
+
+typedef struct {
+    uint64_t dev, ino;
+} fid_t;
+
+struct fs_keys_memo {
+    struct fs_keys_memo *next;
+    const char *dir;            /* canonical, below SRC ("" for SRC itself) */
+    int all;                    /* a protected asset there could not be read: all files */
+    uint32_t count, cap;
+    fid_t *ids;                 /* [count] files the protected assets there name */
+};
+
+static int add_id(fs_req_t *req, struct fs_keys_memo *m, uint64_t dev, uint64_t ino)
+{
+    if (m->count == m->cap) {
+        uint32_t cap = m->cap ? 2 * m->cap : 16;
+        fid_t *ids = arena_alloc(req->arena, cap * sizeof *ids);
+        if (!ids)
+            return -ENOMEM;
+        if (m->count)
+            memcpy(ids, m->ids, m->count * sizeof *ids);
+        m->ids = ids;
+        m->cap = cap;
+    }
+    m->ids[m->count++] = (fid_t){ dev, ino };
+    return 0;
+}
+
+/* Adds the files asset `ism` (below SRC, protected) names; an asset that cannot be
+ * built (logged by the asset cache, once per version) protects the whole directory. */
+static int add_asset(fs_req_t *req, struct fs_keys_memo *m, const char *ism)
+{
+    fs_asset_t *a;
+    int rc = fs_asset_get(req->ctx, ism, &a);
+    if (rc == -ENOMEM)
+        return rc;
+    if (rc < 0) {
+        m->all = 1;
+        return 0;
+    }
+    const pk_asset_t *as = a->view->asset;
+    for (uint32_t i = 0; i < as->track_count && rc == 0; i++) {
+        struct stat st;
+        int fd = fs_source_fd(as->tracks[i].source);
+        if (fd < 0 || fstat(fd, &st) < 0)
+            m->all = 1;
+        else
+            rc = add_id(req, m, (uint64_t)st.st_dev, (uint64_t)st.st_ino);
+    }
+    fs_asset_release(a);
+    return rc;
+}
+
+/* Scans canonical directory `dir` for protected .ism files. */
+static int scan(fs_req_t *req, const char *dir, struct fs_keys_memo **out)
+{
+    struct fs_keys_memo *m = arena_zalloc(req->arena, sizeof *m);
+    int rc = 0;
+    if (!m || !(m->dir = arena_strdup(req->arena, dir)))
+        return -ENOMEM;
+    int fd = fs_open_beneath(req->ctx->src_fd, *dir ? dir : ".", O_RDONLY | O_DIRECTORY);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        /* cannot be listed now: nothing is known to be safe there */
+        if (fd >= 0)
+            close(fd);
+        m->all = 1;
+        goto out;
+    }
+    for (struct dirent *e; rc == 0 && (e = readdir(d));) {
+        size_t n = strlen(e->d_name);
+        struct stat st, kst;
+        if (n <= 4 || strcmp(e->d_name + n - 4, ".ism") != 0)
+            continue;
+        size_t len = strlen(dir) + n + 2;
+        char *rel = arena_alloc(req->arena, len), *c, *path;
+        if (!rel) {
+            rc = -ENOMEM;
+            break;
+        }
+        snprintf(rel, len, "%s%s%s", dir, *dir ? "/" : "", e->d_name);
+        if (fs_stat_beneath(req->ctx->src_fd, rel, &st) < 0 || !S_ISREG(st.st_mode))
+            continue;
+        if (!(c = canon_rel(req, rel)) || !(path = cpix_path(req, c))) {
+            rc = -ENOMEM;
+            break;
+        }
+        if (stat(path, &kst) < 0) {
+            if (errno != ENOENT && errno != ENOTDIR)
+                m->all = 1;     /* whether it is protected cannot be told */
+            continue;
+        }
+        rc = add_asset(req, m, rel);
+    }
+    closedir(d);
+out:
+    if (rc < 0)
+        return rc;
+    m->next = req->keys;
+    req->keys = m;
+    *out = m;
+    return 0;
+}
+
+/* Whether the file (dev, ino) at canonical path `c` is named by a protected asset of its
+ * directory. Returns 1, 0 or -ENOMEM. */
+static int protected_file(fs_req_t *req, const char *c, uint64_t dev, uint64_t ino)
+{
+    const char *slash = strrchr(c, '/');
+    char *dir = arena_strndup(req->arena, c, slash ? (size_t)(slash - c) : 0);
+    struct fs_keys_memo *m;
+    int rc;
+    if (!dir)
+        return -ENOMEM;
+    for (m = req->keys; m && strcmp(m->dir, dir) != 0; m = m->next)
+        ;
+    if (!m && (rc = scan(req, dir, &m)) < 0)
+        return rc;
+    if (m->all)
+        return 1;
+    for (uint32_t i = 0; i < m->count; i++)
+        if (m->ids[i].dev == dev && m->ids[i].ino == ino)
+            return 1;
+    return 0;
+}
+
+int fs_keys_source(fs_req_t *req, const char *rel, const struct stat *st)
+{
+    char *c;
+    if (!req->ctx->opt.keys_dir)
+        return 0;
+    if (!(c = canon_rel(req, rel)))
+        return -ENOMEM;
+    return protected_file(req, c, (uint64_t)st->st_dev, (uint64_t)st->st_ino);
+}
+
+/* ---- assets ------------------------------------------------------------------------ */
+
+/* Keys and pssh boxes of one (KID, scheme), built once per request. */
+typedef struct sysmemo {
+    struct sysmemo *next;
+    const cr_key_t *key;
+    uint32_t scheme;
+    pk_track_drm_t drm;         /* DASH: the systems the CPIX names for the key */
+    uint32_t pssh_count;
+    pk_bytes_t *pssh;           /* init segment: their boxes and the W3C common one */
+} sysmemo_t;
+
+struct fs_prot {
+    cfile_t *file;              /* the asset's CPIX; NULL: protected as a source only */
+    const char *ism;            /* canonical path, for log lines */
+    unsigned schemes;
+    sysmemo_t *sys;
+};
+
+unsigned fs_keys_schemes(const fs_prot_t *p)
+{
+    return p->schemes;
+}
+
+int fs_keys_asset(fs_req_t *req, const char *ism, const pk_view_t *v, fs_prot_t **out)
+{
+    fs_prot_t *p;
+    cfile_t *f;
+    char *c, *path;
+    int rc;
+
+    *out = NULL;
+    if (!req->ctx->opt.keys_dir)
+        return 0;
+    if (!(c = canon_rel(req, ism)) || !(path = cpix_path(req, c)) ||
+        !(p = arena_zalloc(req->arena, sizeof *p)))
+        return -ENOMEM;
+    p->ism = c;
+    if ((rc = cfile_get(req->ctx, path, &f)) < 0)
+        return rc == -ENOMEM ? rc : -EIO;   /* unknown whether protected: nothing served */
+    if (f) {
+        if ((rc = hold(req, f)) < 0)
+            return rc;
+        if (f->err)
+            return -EIO;
+        p->file = f;
+        p->schemes = FS_KEYS_CENC | FS_KEYS_CBCS;
+        for (uint32_t i = 0; i < v->track_count; i++) {
+            const cr_key_t *k;
+            if (track_key(f, &v->tracks[i], &k) < 0)
+                return -EIO;    /* logged once per document version */
+            p->schemes &= key_schemes(k);
+        }
+        *out = p;
+        return 0;
+    }
+    /* no document of its own: is it made of a protected asset's files? */
+    const pk_asset_t *as = v->asset;
+    for (uint32_t i = 0; i < as->track_count; i++) {
+        const pk_source_t *src = as->tracks[i].source;
+        int fd = fs_source_fd(src);
+        struct stat st;
+        char *sc;
+        if (fd < 0 || fstat(fd, &st) < 0)
+            continue;
+        if (!(sc = canon(req, fd, src->name)))
+            return -ENOMEM;
+        if ((rc = protected_file(req, sc, (uint64_t)st.st_dev, (uint64_t)st.st_ino)) < 0)
+            return rc;
+        if (rc) {
+            *out = p;
+            return 0;
+        }
+    }
+    return 0;
+}
+
+/* ---- signalling ------------------------------------------------------------------- */
+
+/* The data of a pssh box (the PRO of a PlayReady one), or an empty range. */
+static pk_bytes_t pssh_data(const uint8_t *box, size_t len)
+{
+    rd_t r = rd_init(box, len);
+    rd_skip(&r, 4);
+    uint32_t type = rd_u32(&r);
+    uint8_t version = rd_u8(&r);
+    rd_skip(&r, 3 + 16);
+    if (version == 1)
+        rd_skip(&r, 16 * (size_t)rd_u32(&r));
+    uint32_t n = rd_u32(&r);
+    if (r.err || type != FOURCC('p', 's', 's', 'h') || n > rd_left(&r))
+        return (pk_bytes_t){ NULL, 0 };
+    return (pk_bytes_t){ r.p, n };
+}
+
+static int build_common(arena_t *a, const uint8_t *kid, pk_bytes_t *out)
+{
+    const uint8_t *kids[1] = { kid };
+    wr_t w = wr_counter();
+    int rc = cr_pssh_common_write(&w, kids, 1);
+    if (rc < 0)
+        return rc;
+    uint8_t *buf = arena_alloc(a, w.pos);
+    if (!buf)
+        return -ENOMEM;
+    size_t n = w.pos;
+    w = wr_init(buf, n);
+    if ((rc = cr_pssh_common_write(&w, kids, 1)) < 0)
+        return rc;
+    *out = (pk_bytes_t){ buf, n };
+    return 0;
+}
+
+/* The signalling of key k in `scheme`: the DRM systems of the CPIX for its KID
+ * (FairPlay left out: HLS only), each pssh as given or built, and the init segment's
+ * boxes (those, plus the W3C common pssh when the CPIX gives none). */
+static int systems(fs_req_t *req, fs_prot_t *p, const cr_key_t *k, uint32_t scheme,
+                   const sysmemo_t **out)
+{
+    const cr_cpix_t *c = p->file->cpix;
+    const char *la_url = req->ctx->opt.playready_la_url;
+    arena_t *a = req->arena;
+    sysmemo_t *m;
+    int rc, common = 0;
+
+    for (m = p->sys; m; m = m->next) {
+        if (m->key == k && m->scheme == scheme) {
+            *out = m;
+            return 0;
+        }
+    }
+    if (!(m = arena_zalloc(a, sizeof *m)))
+        return -ENOMEM;
+    pk_drm_system_t *sys = arena_calloc(a, c->drm_count + 1, sizeof *sys);
+    m->pssh = arena_calloc(a, c->drm_count + 1, sizeof *m->pssh);
+    if (!sys || !m->pssh)
+        return -ENOMEM;
+    const uint8_t *kids[1] = { k->kid };
+    const uint8_t *keys[1] = { k->key };
+    for (uint32_t i = 0; i < c->drm_count; i++) {
+        const cr_drm_system_t *d = &c->drm[i];
+        pk_drm_system_t *s = &sys[m->drm.system_count];
+        cr_pssh_blob_t b;
+        if (memcmp(d->kid, k->kid, 16) != 0 || d->system == CR_DRM_FAIRPLAY)
+            continue;
+        memcpy(s->system_id, d->system_id, 16);
+        s->content_protection = d->content_protection;
+        if (d->pssh)
+            s->pssh = (pk_bytes_t){ d->pssh, d->pssh_size };
+        switch (d->system) {
+        case CR_DRM_WIDEVINE:
+            if (!d->pssh) {
+                cr_pssh_widevine_t wv = { .kids = kids, .nkids = 1, .scheme = scheme };
+                if ((rc = cr_pssh_widevine_build(a, &wv, &b)) < 0)
+                    return rc;
+                s->pssh = (pk_bytes_t){ b.p, b.len };
+            }
+            break;
+        case CR_DRM_PLAYREADY:
+            if (d->pssh) {
+                s->pro = pssh_data(d->pssh, d->pssh_size);
+            } else {
+                cr_pssh_playready_t pr = { .kids = kids, .nkids = 1, .keys = keys,
+                                           .scheme = scheme, .la_url = la_url };
+                if ((rc = cr_pssh_pro_build(a, &pr, &b)) < 0)
+                    return rc;
+                s->pro = (pk_bytes_t){ b.p, b.len };
+                if ((rc = cr_pssh_playready_build(a, &pr, &b)) < 0)
+                    return rc;
+                s->pssh = (pk_bytes_t){ b.p, b.len };
+            }
+            break;
+        case CR_DRM_CLEARKEY:
+            s->la_url = d->uri_ext_x_key;   /* its licence URL, when the CPIX names one */
+            break;
+        case CR_DRM_W3C_COMMON:
+            common = 1;
+            if (!d->pssh && (rc = build_common(a, k->kid, &s->pssh)) < 0)
+                return rc;
+            break;
+        case CR_DRM_FAIRPLAY:
+            break;
+        }
+        if (s->pssh.len)
+            m->pssh[m->pssh_count++] = s->pssh;
+        m->drm.system_count++;
+    }
+    if (!common && (rc = build_common(a, k->kid, &m->pssh[m->pssh_count++])) < 0)
+        return rc;
+    m->key = k;
+    m->scheme = scheme;
+    m->drm.scheme = scheme;
+    memcpy(m->drm.kid, k->kid, 16);
+    m->drm.systems = sys;
+    m->next = p->sys;
+    p->sys = m;
+    *out = m;
+    return 0;
+}
+
+/* The key of vt and whether it serves `scheme`: 0, -ENOENT or -EIO. */
+static int usable_key(const fs_prot_t *p, const pk_vtrack_t *vt, uint32_t scheme,
+                      const cr_key_t **out)
+{
+    if (!p->file || (scheme != CENC && scheme != CBCS))
+        return -ENOENT;
+    if (track_key(p->file, vt, out) < 0)
+        return -EIO;
+    if ((*out)->scheme && (*out)->scheme != scheme)
+        return -ENOENT;
+    return 0;
+}
+
+int fs_keys_drm(fs_req_t *req, fs_prot_t *p, const pk_view_t *v, uint32_t scheme,
+                const pk_drm_t **out)
+{
+    pk_drm_t *d = arena_zalloc(req->arena, sizeof *d);
+    const pk_track_drm_t **t = arena_calloc(req->arena, v->track_count + 1, sizeof *t);
+    int rc;
+    if (!d || !t)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < v->track_count; i++) {
+        const cr_key_t *k;
+        const sysmemo_t *m;
+        if ((rc = usable_key(p, &v->tracks[i], scheme, &k)) < 0 ||
+            (rc = systems(req, p, k, scheme, &m)) < 0)
+            return rc;
+        t[i] = &m->drm;
+    }
+    d->track_count = v->track_count;
+    d->tracks = t;
+    *out = d;
+    return 0;
+}
+
+/* ---- sample encryption -------------------------------------------------------------- */
+
+/* The identity of the file behind a source (its real path below SRC; from fstat). */
+static int source_id(fs_req_t *req, const pk_source_t *src, ix_file_key_t *id)
+{
+    struct stat st;
+    int fd = fs_source_fd(src);
+    memset(id, 0, sizeof *id);
+    if (fd >= 0 && fstat(fd, &st) == 0) {
+        id->dev = (uint64_t)st.st_dev;
+        id->ino = (uint64_t)st.st_ino;
+        id->size = (uint64_t)st.st_size;
+        id->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+    } else {
+        id->size = src->size;   /* not a file (tests): named by its name and size */
+    }
+    return (id->path = canon(req, fd, src->name)) ? 0 : -ENOMEM;
+}
+
+/* FNV-1a 64 step over n bytes. */
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ ((const uint8_t *)p)[i]) * 0x100000001b3u;
+    return h;
+}
+
+static void put_be64(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
+}
+
+/* AES-128-ECB(key, in) as the first keystream block of CTR with counter block `in`. */
+static int ecb(cr_aes_t *ctr, const uint8_t in[16], uint8_t out[16])
+{
+    memset(out, 0, 16);
+    return cr_aes_cenc(ctr, in, 16, out, 16, NULL, 0);
+}
+
+/* The subsample counts of vt's track in scheme's class: from the index, else computed
+ * (reading every sample once) and stored there. */
+static int counts_of(fs_req_t *req, const pk_vtrack_t *vt, uint32_t scheme,
+                     const ix_file_key_t *id, const uint16_t **out)
+{
+    const pk_track_t *t = vt->t;
+    size_t bytes = 2 * (size_t)t->sample_count;
+    ix_t *ix = req->ctx->ix;
+    char tag[IX_TAG_MAX + 1];
+    uint16_t *c;
+    const void *blob;
+    size_t len;
+    int rc;
+
+    snprintf(tag, sizeof tag, "sub/%s/%u", scheme == CBCS ? "cbcs" : "cenc", t->id);
+    if (ix && (req->rd || ix_read_begin(ix, &req->rd) == 0) &&
+        ix_aux_get(req->rd, id, tag, &blob, &len) == 0 && len == bytes) {
+        if (((uintptr_t)blob & 1) == 0) {
+            *out = blob;        /* in the request's snapshot: valid until it ends */
+            return 0;
+        }
+        if (!(c = arena_alloc(req->arena, bytes ? bytes : 1)))
+            return -ENOMEM;
+        memcpy(c, blob, bytes);
+        *out = c;
+        return 0;
+    }
+    if ((rc = cr_subsample_counts(t, scheme, vt->at->source, req->arena, &c)) < 0) {
+        if (rc == -ENOTSUP || rc == -EINVAL)
+            PK_ERROR("%s: track %u (%s): no subsample layout for this codec", id->path,
+                     t->id, t->codec);
+        return rc;
+    }
+    if (ix)
+        (void)ix_aux_put(ix, id, tag, c, bytes);    /* a full cache only costs speed */
+    *out = c;
+    return 0;
+}
+
+/* The encrypt callback's state: one track of one request. */
+typedef struct {
+    cr_aes_t *aes;              /* CTR (cenc) or CBC encrypt (cbcs) with the track's key */
+    uint32_t scheme;
+    const pk_track_t *t;
+    arena_t *a;
+    const uint16_t *counts;     /* video: subsamples per sample; NULL: whole samples */
+    cr_subsample_ctx_t *sub;    /* the layout state, from the fragment's first sample */
+    uint32_t next;              /* the sample sub expects next */
+    cr_subsample_t *subs;       /* [cap] */
+    cr_aes_sub_t *ranges;       /* [cap] */
+    size_t cap;
+    uint64_t iv_start;          /* cenc: IV of sample 0 */
+    uint8_t iv_size;
+    uint8_t civ[16];            /* cbcs */
+    unsigned crypt, skip;
+} enc_t;
+
+static int encrypt_sample(void *ctx, uint32_t i, uint8_t *data, size_t len, wr_t *w)
+{
+    enc_t *e = ctx;
+    size_t n = e->counts ? e->counts[i] : 0;
+    uint8_t iv[8];
+    int ns = 0, rc;
+
+    if (!w->buf) {              /* count mode: the senc entry's size only */
+        wr_zeros(w, e->iv_size + (e->counts ? 2 + 6 * n : 0));
+        return w->err;
+    }
+    if (e->counts) {
+        if (!e->sub || i != e->next) {
+            if ((rc = cr_subsample_init(e->t, e->scheme, e->a, &e->sub)) < 0)
+                return rc;
+        }
+        if (n > e->cap) {
+            size_t cap = n < 64 ? 64 : n;
+            if (!(e->subs = arena_calloc(e->a, cap, sizeof *e->subs)) ||
+                !(e->ranges = arena_calloc(e->a, cap, sizeof *e->ranges)))
+                return -ENOMEM;
+            e->cap = cap;
+        }
+        if ((ns = cr_subsample_layout(e->sub, data, len, e->subs, e->cap)) < 0)
+            return ns;
+        e->next = i + 1;
+        if ((size_t)ns != n) {
+            PK_ERROR("track %u sample %u: %d subsamples, %zu when counted", e->t->id, i, ns,
+                     n);
+            return -EIO;
+        }
+        for (int k = 0; k < ns; k++)
+            e->ranges[k] = (cr_aes_sub_t){ e->subs[k].clear, e->subs[k].prot };
+    }
+    if (e->scheme == CENC) {
+        put_be64(iv, e->iv_start + i);
+        rc = cr_aes_cenc(e->aes, iv, 8, data, len, e->ranges, (size_t)ns);
+    } else {
+        rc = cr_aes_cbcs(e->aes, e->civ, 16, data, len, e->ranges, (size_t)ns, e->crypt,
+                         e->skip);
+    }
+    if (rc < 0)
+        return rc;
+    if (e->iv_size)
+        wr_bytes(w, iv, e->iv_size);
+    if (e->counts) {
+        wr_u16(w, (uint16_t)ns);
+        for (int k = 0; k < ns; k++) {
+            wr_u16(w, (uint16_t)e->ranges[k].clear);
+            wr_u32(w, e->ranges[k].prot);
+        }
+    }
+    return w->err;
+}
+
+int fs_keys_protect(fs_req_t *req, fs_prot_t *p, const pk_vtrack_t *vt, uint32_t scheme,
+                    int what, pk_protect_t **out)
+{
+    static const uint8_t civ_in[16] = "ismfs cbcs civ\0";
+    const pk_track_t *t = vt->t;
+    int video = t->type == PK_TRACK_VIDEO, rc;
+    const cr_key_t *k;
+    cr_aes_t *ctr = NULL, *aes;
+    ix_file_key_t id = { 0 };
+    pk_protect_t *pp;
+    enc_t *e;
+
+    if ((rc = usable_key(p, vt, scheme, &k)) < 0)
+        return rc;
+    if (!(pp = arena_zalloc(req->arena, sizeof *pp)) ||
+        !(e = arena_zalloc(req->arena, sizeof *e)))
+        return -ENOMEM;
+    /* sizes need neither IVs nor AES: only what bytes need is made */
+    int ivs = what != FS_PROTECT_SIZE && (scheme == CBCS || what == FS_PROTECT_CONTENT);
+    if (ivs && !(scheme == CBCS && k->has_iv) &&
+        (rc = cr_aes_new(req->arena, k->key, CR_AES_CTR, &ctr)) < 0)
+        return rc;
+    if (what != FS_PROTECT_INIT && (rc = source_id(req, vt->at->source, &id)) < 0)
+        return rc;
+    pp->scheme = scheme;
+    memcpy(pp->kid, k->kid, 16);
+    if (scheme == CENC) {
+        pp->iv_size = e->iv_size = 8;
+        if (ivs) {
+            uint8_t in[16] = "ismfs iv", s[16];
+            uint8_t be[8];
+            uint64_t h = fnv(0xcbf29ce484222325u, id.path, strlen(id.path) + 1);
+            put_be64(be, id.size);
+            h = fnv(h, be, 8);
+            put_be64(be, (uint64_t)id.mtime_ns);
+            h = fnv(h, be, 8);
+            put_be64(be, t->id);
+            h = fnv(h, be, 8);
+            put_be64(in + 8, h);
+            if ((rc = ecb(ctr, in, s)) < 0)
+                return rc;
+            for (int i = 0; i < 8; i++)
+                e->iv_start = e->iv_start << 8 | s[i];
+        }
+        aes = ctr;
+    } else {
+        if (k->has_iv)
+            memcpy(pp->constant_iv, k->iv, 16);
+        else if (ivs && (rc = ecb(ctr, civ_in, pp->constant_iv)) < 0)
+            return rc;
+        memcpy(e->civ, pp->constant_iv, 16);
+        pp->crypt_blocks = (uint8_t)(e->crypt = video ? 1 : 0);
+        pp->skip_blocks = (uint8_t)(e->skip = video ? 9 : 0);
+        aes = NULL;
+    }
+    if (what == FS_PROTECT_INIT) {
+        const sysmemo_t *m;
+        if ((rc = systems(req, p, k, scheme, &m)) < 0)
+            return rc;
+        pp->pssh = m->pssh;
+        pp->pssh_count = m->pssh_count;
+    } else if (video && (rc = counts_of(req, vt, scheme, &id, &pp->subsample_counts)) < 0) {
+        return rc;
+    }
+    if (what == FS_PROTECT_CONTENT) {
+        if (!aes && (rc = cr_aes_new(req->arena, k->key, CR_AES_CBC_ENCRYPT, &aes)) < 0)
+            return rc;
+        e->aes = aes;
+        e->scheme = scheme;
+        e->t = t;
+        e->a = req->arena;
+        e->counts = pp->subsample_counts;
+        pp->encrypt = encrypt_sample;
+        pp->ctx = e;
+    }
+    *out = pp;
+    return 0;
+}
