@@ -473,8 +473,11 @@ static const char *format_name(fs_req_kind_t kind, fs_format_t f)
     return NULL;
 }
 
-static const char *encryption_name(fs_encryption_t e)
+/* `cbcs-aapl` is the AMS spelling for HLS (ams-facts §5.1); DASH and the CMAF segments that
+ * DASH and HLS share say what the scheme is called everywhere else: `cbcs`. */
+static const char *encryption_name(fs_encryption_t e, fs_format_t f)
 {
+    int hls = f == FS_FMT_HLS_V4 || f == FS_FMT_HLS_V3 || f == FS_FMT_HLS_CMAF;
     switch (e) {
     case FS_ENC_NONE:
         return NULL;
@@ -483,7 +486,7 @@ static const char *encryption_name(fs_encryption_t e)
     case FS_ENC_CENC:
         return "cenc";
     case FS_ENC_CBCS:
-        return "cbcs-aapl";
+        return hls ? "cbcs-aapl" : "cbcs";
     case FS_ENC_PIFF:
         return "piff";
     }
@@ -501,7 +504,7 @@ size_t fs_path_format(const fs_path_t *p, char *buf, size_t cap)
     out_t o = { buf, 0, cap };
     const char *sep = ",";
     const char *f = format_name(p->kind, p->format);
-    const char *e = encryption_name(p->encryption);
+    const char *e = encryption_name(p->encryption, p->format);
 
     switch (p->kind) {
     case FS_REQ_QUALITY_DIR:

@@ -206,7 +206,7 @@ static int protect_manifest(fs_req_t *req, const asset_t *as, const fs_path_t *p
     if (!o)
         return -ENOMEM;
     *o = *j->o;
-    o->segment = p->encryption == FS_ENC_CENC ? ",encryption=cenc" : ",encryption=cbcs-aapl";
+    o->segment = p->encryption == FS_ENC_CENC ? ",encryption=cenc" : ",encryption=cbcs";
     if ((rc = fs_keys_drm(req, as->prot, j->v, scheme, &o->drm)) < 0)
         return rc;
     j->o = o;
