@@ -22,14 +22,13 @@
 #include <sys/types.h>
 
 #include <libxml/parser.h>
-#include <libxml/SAX2.h>
 #include <libxml/tree.h>
 #include <libxml/xmlstring.h>
 
 #include "../pack/bytes.h"
 #include "../pack/log.h"
+#include "../pack/xml.h"
 
-#define XML_OPTIONS (XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING)
 #define NS_CPIX "urn:dashif:org:cpix"
 #define KEY_TEXT_MAX 256        /* characters of a PlainValue, whitespace included */
 
@@ -159,83 +158,6 @@ static const char *shown(const char *s, char buf[48])
     return buf;
 }
 
-/* ---- libxml2 plumbing (as pack/ism.c) ---------------------------------------------------- */
-
-typedef struct {
-    int code;                   /* xmlParserErrors, 0 when none */
-    int fatal;
-    int line;
-    char msg[256];
-} xml_err_t;
-
-#if LIBXML_VERSION >= 21200
-typedef const xmlError *xml_error_arg_t;
-#else
-typedef xmlErrorPtr xml_error_arg_t;
-#endif
-
-static void on_xml_error(void *ctx, xml_error_arg_t e)
-{
-    xml_err_t *err = ((xmlParserCtxtPtr)ctx)->_private;
-    int fatal = e->level == XML_ERR_FATAL;
-
-    if (e->level < XML_ERR_ERROR || (err->code && (err->fatal || !fatal)))
-        return;
-    err->code = e->code ? e->code : XML_ERR_INTERNAL_ERROR;
-    err->fatal = fatal;
-    err->line = e->line;
-    snprintf(err->msg, sizeof err->msg, "%s", e->message ? e->message : "unknown error");
-    err->msg[strcspn(err->msg, "\n")] = '\0';
-}
-
-/* libxml2 keeps an element's line in an unsigned short; keep the real one in _private. */
-static void on_start_element(void *ctx, const xmlChar *localname, const xmlChar *prefix,
-                             const xmlChar *uri, int nb_namespaces, const xmlChar **namespaces,
-                             int nb_attributes, int nb_defaulted, const xmlChar **attributes)
-{
-    xmlParserCtxtPtr ctxt = ctx;
-    xmlNodePtr parent = ctxt->node;
-
-    xmlSAX2StartElementNs(ctx, localname, prefix, uri, nb_namespaces, namespaces,
-                          nb_attributes, nb_defaulted, attributes);
-    if (ctxt->node && ctxt->node != parent && ctxt->input && ctxt->input->line > 0)
-        ctxt->node->_private = (void *)(uintptr_t)ctxt->input->line;
-}
-
-static uint32_t line_of(const xmlNode *n)
-{
-    long l;
-
-    if (n->_private)
-        return (uint32_t)(uintptr_t)n->_private;
-    l = xmlGetLineNo(n);
-    return l > 0 && l <= (long)UINT32_MAX ? (uint32_t)l : 0;
-}
-
-/* Reads xml[0..len) as UTF-8 (an encoding declaration is ignored). NULL with *err filled
- * (code 0: empty document) when it is not well-formed; *nomem set when out of memory. */
-static xmlDocPtr xml_read(const char *xml, size_t len, const char *name, xml_err_t *err,
-                          int *nomem)
-{
-    xmlParserCtxtPtr ctxt;
-    xmlDocPtr doc;
-
-    *nomem = 0;
-    xmlInitParser();            /* once per process; a no-op after the first call */
-    if (!(ctxt = xmlNewParserCtxt())) {
-        *nomem = 1;
-        return NULL;
-    }
-    ctxt->_private = err;
-    ctxt->sax->serror = on_xml_error;
-    ctxt->sax->startElementNs = on_start_element;
-    doc = xmlCtxtReadMemory(ctxt, len ? xml : "", (int)len, name, "UTF-8", XML_OPTIONS);
-    if (!doc && err->code == XML_ERR_NO_MEMORY)
-        *nomem = 1;
-    xmlFreeParserCtxt(ctxt);
-    return doc;
-}
-
 /* Element `local` of the CPIX namespace (or of none: some writers drop it). */
 static int is_el(const xmlNode *n, const char *local)
 {
@@ -295,7 +217,7 @@ static int get_attr(ps_t *p, const xmlNode *el, const char *name, const char **o
     for (const xmlNode *t = at->children; t; t = t->next) {
         if (t->type != XML_TEXT_NODE) {
             PK_ERROR("%s:%u: <%s> %s uses entity &%s;, entities are not supported",
-                     p->file, line_of(el), el->name, name, t->name);
+                     p->file, pk_xml_line(el), el->name, name, t->name);
             return -EBADMSG;
         }
         len += t->content ? strlen((const char *)t->content) : 0;
@@ -323,11 +245,11 @@ static ssize_t text_len(ps_t *p, const xmlNode *el, const char *what)
             len += t->content ? strlen((const char *)t->content) : 0;
         } else if (t->type == XML_ENTITY_REF_NODE) {
             PK_ERROR("%s:%u: %s: <%s> uses entity &%s;, entities are not supported",
-                     p->file, line_of(el), what, el->name, t->name);
+                     p->file, pk_xml_line(el), what, el->name, t->name);
             return -EBADMSG;
         } else if (t->type == XML_ELEMENT_NODE) {
             PK_ERROR("%s:%u: %s: <%s> holds element <%s>, not text",
-                     p->file, line_of(el), what, el->name, t->name);
+                     p->file, pk_xml_line(el), what, el->name, t->name);
             return -EBADMSG;
         }
     }
@@ -394,7 +316,7 @@ static int get_base64(ps_t *p, const xmlNode *el, const char *what, uint8_t **ou
     if (!(*out = arena_alloc(p->a, len / 4 * 3 + 3)))
         return -ENOMEM;
     if ((n = b64_decode(text, len, *out, len / 4 * 3 + 2)) < 0) {
-        PK_ERROR("%s:%u: %s: <%s> is not valid base64", p->file, line_of(el), what, el->name);
+        PK_ERROR("%s:%u: %s: <%s> is not valid base64", p->file, pk_xml_line(el), what, el->name);
         return -EBADMSG;
     }
     (*out)[n] = '\0';
@@ -464,7 +386,7 @@ static int read_key_value(ps_t *p, xmlNode *el, const char *kid, cr_key_t *k)
         return (int)len;
     if (len > KEY_TEXT_MAX) {
         PK_ERROR("%s:%u: ContentKey %s: PlainValue is %zd characters, too long for a "
-                 "16-byte key", p->file, line_of(plain), kid, len);
+                 "16-byte key", p->file, pk_xml_line(plain), kid, len);
         return -EBADMSG;
     }
     text_copy(plain, text);
@@ -475,12 +397,12 @@ static int read_key_value(ps_t *p, xmlNode *el, const char *kid, cr_key_t *k)
     explicit_bzero(raw, sizeof raw);
     if (n < 0) {
         PK_ERROR("%s:%u: ContentKey %s: PlainValue is not valid base64",
-                 p->file, line_of(plain), kid);
+                 p->file, pk_xml_line(plain), kid);
         return -EBADMSG;
     }
     if (n != 16) {
         PK_ERROR("%s:%u: ContentKey %s: PlainValue decodes to %zd bytes, want 16 (AES-128)",
-                 p->file, line_of(plain), kid, n);
+                 p->file, pk_xml_line(plain), kid, n);
         return -EBADMSG;
     }
     return 0;
@@ -492,7 +414,7 @@ static int parse_key(ps_t *p, xmlNode *el, cr_key_t *k)
     char b[48];
     int rc;
 
-    k->line = line_of(el);
+    k->line = pk_xml_line(el);
     if ((rc = get_attr(p, el, "kid", &kid)) < 0 || (rc = get_attr(p, el, "explicitIV", &iv)) < 0 ||
         (rc = get_attr(p, el, "dependsOnKey", &dep)) < 0 ||
         (rc = get_attr(p, el, "commonEncryptionScheme", &scheme)) < 0)
@@ -587,7 +509,7 @@ static int check_fragment(const char *frag, size_t n, const char *file, char *ms
 {
     static const char open[] = "<ContentProtection>", close[] = "</ContentProtection>";
     size_t len = sizeof open - 1 + n + sizeof close - 1;
-    xml_err_t err = { 0 };
+    pk_xml_err_t err = { 0 };
     xmlDocPtr doc;
     char *buf;
     int nomem;
@@ -597,7 +519,7 @@ static int check_fragment(const char *frag, size_t n, const char *file, char *ms
     memcpy(buf, open, sizeof open - 1);
     memcpy(buf + sizeof open - 1, frag, n);
     memcpy(buf + sizeof open - 1 + n, close, sizeof close - 1);
-    doc = xml_read(buf, len, file, &err, &nomem);
+    doc = pk_xml_read(buf, len, file, &err, &nomem);
     free(buf);
     if (doc) {
         xmlFreeDoc(doc);
@@ -628,7 +550,7 @@ static int drm_pssh(drm_ctx_t *x, const xmlNode *el)
         return rc;
     if (bad_pssh(box, n, x->d->system_id, why, sizeof why)) {
         PK_ERROR("%s:%u: %s: PSSH is not a pssh box of this system: %s",
-                 x->p->file, line_of(el), x->what, why);
+                 x->p->file, pk_xml_line(el), x->what, why);
         return -EBADMSG;
     }
     x->d->pssh = box;
@@ -647,13 +569,13 @@ static int drm_content_protection(drm_ctx_t *x, const xmlNode *el)
         return rc;
     if (check_text(frag, n) < 0) {
         PK_ERROR("%s:%u: %s: ContentProtectionData does not decode to UTF-8 text",
-                 x->p->file, line_of(el), x->what);
+                 x->p->file, pk_xml_line(el), x->what);
         return -EBADMSG;
     }
     if ((rc = check_fragment((const char *)frag, n, x->p->file, msg, sizeof msg)) < 0) {
         if (rc == -EBADMSG)
             PK_ERROR("%s:%u: %s: ContentProtectionData is not well-formed XML: %s",
-                     x->p->file, line_of(el), x->what, msg);
+                     x->p->file, pk_xml_line(el), x->what, msg);
         return rc;
     }
     x->d->content_protection = (const char *)frag;
@@ -675,13 +597,13 @@ static int drm_hls(drm_ctx_t *x, const xmlNode *el)
         pl = CR_HLS_MASTER;
     } else if (attr && strcmp(attr, "media") != 0) {
         PK_ERROR("%s:%u: %s: HLSSignalingData playlist \"%s\" is not media, master or "
-                 "multiVariant", x->p->file, line_of(el), x->what, shown(attr, b));
+                 "multiVariant", x->p->file, pk_xml_line(el), x->what, shown(attr, b));
         return -EBADMSG;
     }
     for (uint32_t i = 0; i < x->d->hls_count; i++) {
         if (x->hls[i].playlist == pl) {
             PK_ERROR("%s:%u: %s: a second HLSSignalingData for the %s playlist",
-                     x->p->file, line_of(el), x->what, pl == CR_HLS_MEDIA ? "media" : "master");
+                     x->p->file, pk_xml_line(el), x->what, pl == CR_HLS_MEDIA ? "media" : "master");
             return -EBADMSG;
         }
     }
@@ -689,7 +611,7 @@ static int drm_hls(drm_ctx_t *x, const xmlNode *el)
         return rc;
     if (check_text(text, n) < 0) {
         PK_ERROR("%s:%u: %s: HLSSignalingData does not decode to UTF-8 text",
-                 x->p->file, line_of(el), x->what);
+                 x->p->file, pk_xml_line(el), x->what);
         return -EBADMSG;
     }
     while (n && (text[n - 1] == '\n' || text[n - 1] == '\r'))
@@ -709,7 +631,7 @@ static int drm_smooth(drm_ctx_t *x, const xmlNode *el)
         return rc;
     if (b64_decode(text, n, NULL, 0) <= 0) {
         PK_ERROR("%s:%u: %s: SmoothStreamingProtectionHeaderData is not base64 (a PlayReady "
-                 "header object)", x->p->file, line_of(el), x->what);
+                 "header object)", x->p->file, pk_xml_line(el), x->what);
         return -EBADMSG;
     }
     d = text;
@@ -734,7 +656,7 @@ static int drm_uri(drm_ctx_t *x, const xmlNode *el)
         if (uri[i] < 0x20 || uri[i] == 0x7f || uri[i] == '"')
             rc = -1;
     if (n == 0 || rc < 0 || check_text(uri, n) < 0) {
-        PK_ERROR("%s:%u: %s: URIExtXKey does not decode to a URI", x->p->file, line_of(el),
+        PK_ERROR("%s:%u: %s: URIExtXKey does not decode to a URI", x->p->file, pk_xml_line(el),
                  x->what);
         return -EBADMSG;
     }
@@ -751,7 +673,7 @@ static int parse_drm(ps_t *p, xmlNode *el, cr_drm_system_t *d)
     drm_ctx_t x = { p, what, d, 0, NULL };
     int rc, first = 0;
 
-    d->line = line_of(el);
+    d->line = pk_xml_line(el);
     if ((rc = get_attr(p, el, "kid", &kid)) < 0 || (rc = get_attr(p, el, "systemId", &sys)) < 0 ||
         (rc = get_attr(p, el, "name", &d->name)) < 0)
         return rc;
@@ -780,7 +702,7 @@ static int parse_drm(ps_t *p, xmlNode *el, cr_drm_system_t *d)
     for (size_t i = 0; i < sizeof once / sizeof once[0]; i++) {
         xmlNode *c = next_el(el->children, once[i]);
         if (c && next_el(c->next, once[i])) {
-            PK_ERROR("%s:%u: %s: more than one %s", p->file, line_of(c), what, once[i]);
+            PK_ERROR("%s:%u: %s: more than one %s", p->file, pk_xml_line(c), what, once[i]);
             return -EBADMSG;
         }
     }
@@ -825,7 +747,7 @@ static int read_range(ps_t *p, const xmlNode *f, const char *kid, const char *lo
             return rc;
         if (v[i] && parse_u32(v[i], dst[i]) < 0) {
             PK_ERROR("%s:%u: ContentKeyUsageRule for KID %s: %s@%s \"%s\" is not a number "
-                     "in 0..4294967295", p->file, line_of(f), kid, f->name, names[i],
+                     "in 0..4294967295", p->file, pk_xml_line(f), kid, f->name, names[i],
                      shown(v[i], b));
             return -EBADMSG;
         }
@@ -842,7 +764,7 @@ static int parse_rule(ps_t *p, xmlNode *el, cr_rule_t *r)
     char b[48], why[96];
     int rc;
 
-    r->line = line_of(el);
+    r->line = pk_xml_line(el);
     if ((rc = get_attr(p, el, "kid", &kid)) < 0 ||
         (rc = get_attr(p, el, "intendedTrackType", &r->intended_track_type)) < 0)
         return rc;
@@ -930,25 +852,25 @@ static int parse_doc(ps_t *p, xmlNode *root, cr_cpix_t *c)
 
     if (!is_el(root, "CPIX")) {
         PK_ERROR("%s:%u: root element is <%s>, not <CPIX> (urn:dashif:org:cpix)", p->file,
-                 root ? line_of(root) : 1, root ? shown((const char *)root->name, b) : "");
+                 root ? pk_xml_line(root) : 1, root ? shown((const char *)root->name, b) : "");
         return -EBADMSG;
     }
     if ((rc = get_attr(p, root, "contentId", &c->content_id)) < 0 ||
         (rc = get_attr(p, root, "version", &c->version)) < 0)
         return rc;
     if (c->version && strncmp(c->version, "2.", 2) != 0) {
-        PK_ERROR("%s:%u: CPIX version \"%s\" is not supported (2.x)", p->file, line_of(root),
+        PK_ERROR("%s:%u: CPIX version \"%s\" is not supported (2.x)", p->file, pk_xml_line(root),
                  shown(c->version, b));
         return -ENOTSUP;
     }
     if (next_el(root->children, "DeliveryDataList")) {
         PK_ERROR("%s:%u: encrypted CPIX documents (DeliveryDataList) are not supported, "
                  "give the content keys as pskc:PlainValue", p->file,
-                 line_of(next_el(root->children, "DeliveryDataList")));
+                 pk_xml_line(next_el(root->children, "DeliveryDataList")));
         return -ENOTSUP;
     }
     if ((nk = count_items(root, "ContentKeyList", "ContentKey")) == 0) {
-        PK_ERROR("%s:%u: the document has no ContentKey", p->file, line_of(root));
+        PK_ERROR("%s:%u: the document has no ContentKey", p->file, pk_xml_line(root));
         return -EBADMSG;
     }
     nd = count_items(root, "DRMSystemList", "DRMSystem");
@@ -991,7 +913,7 @@ static int parse_doc(ps_t *p, xmlNode *root, cr_cpix_t *c)
 int cr_cpix_parse(const char *xml, size_t len, const char *name, arena_t *a, cr_cpix_t **out)
 {
     ps_t p = { name, a, 0 };
-    xml_err_t err = { 0 };
+    pk_xml_err_t err = { 0 };
     cr_cpix_t *c;
     xmlDocPtr doc;
     int rc, nomem;
@@ -1003,7 +925,7 @@ int cr_cpix_parse(const char *xml, size_t len, const char *name, arena_t *a, cr_
     if (!(c = arena_zalloc(a, sizeof *c)) || !(c->name = arena_strdup(a, name)))
         return -ENOMEM;
     p.file = c->name;
-    if (!(doc = xml_read(xml, len, name, &err, &nomem))) {
+    if (!(doc = pk_xml_read(xml, len, name, &err, &nomem))) {
         if (nomem)
             return -ENOMEM;
         PK_ERROR("%s:%d: not well-formed XML: %s", name, err.code ? err.line : 1,

@@ -1,17 +1,7 @@
 /*
- * .ism reader. libxml2 builds a tree; we walk it and copy what we keep into the arena.
- *
- * Safety: entities are never substituted (no XML_PARSE_NOENT), no DTD is loaded
- * (no XML_PARSE_DTDLOAD/DTDATTR), nothing is fetched (XML_PARSE_NONET), and libxml2's
- * size limits stay on (no XML_PARSE_HUGE). libxml2 then stops entity-expansion bombs
- * itself ("entity reference loop"); a user-defined entity that survives in an attribute
- * we read is refused rather than expanded, so no value can be amplified.
- *
- * Threads: nothing global is touched per call. libxml2 2.9 has no xmlCtxtSetErrorHandler,
- * and xmlSetStructuredErrorFunc() is process-wide, so errors are caught by setting
- * `serror` in the SAX handler that xmlNewParserCtxt() copies into each context (libxml2
- * calls it in preference to any global handler); XML_PARSE_NOERROR/NOWARNING clear the
- * context's printing handlers. The state the handler fills rides in ctxt->_private.
+ * .ism reader. libxml2 builds a tree (pack/xml.c: hardened, quiet); we walk it and copy
+ * what we keep into the arena. A user-defined entity that survives in an attribute we
+ * read is refused rather than expanded, so no value can be amplified.
  */
 #include "ism.h"
 
@@ -21,66 +11,10 @@
 #include <strings.h>
 
 #include <libxml/parser.h>
-#include <libxml/SAX2.h>
 #include <libxml/tree.h>
 
 #include "log.h"
-
-#define XML_OPTIONS (XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING)
-
-/* The error libxml2 reported: the first fatal one, else the first error. */
-typedef struct {
-    int code;                   /* xmlParserErrors, 0 when none */
-    int fatal;
-    int line;
-    char msg[256];              /* first line of the message */
-} xml_err_t;
-
-#if LIBXML_VERSION >= 21200
-typedef const xmlError *xml_error_arg_t;
-#else
-typedef xmlErrorPtr xml_error_arg_t;
-#endif
-
-/* ctx is ctxt->userData, which libxml2 sets to the context itself. */
-static void on_xml_error(void *ctx, xml_error_arg_t e)
-{
-    xml_err_t *err = ((xmlParserCtxtPtr)ctx)->_private;
-    int fatal = e->level == XML_ERR_FATAL;
-
-    if (e->level < XML_ERR_ERROR || (err->code && (err->fatal || !fatal)))
-        return;
-    err->code = e->code ? e->code : XML_ERR_INTERNAL_ERROR;
-    err->fatal = fatal;
-    err->line = e->line;
-    snprintf(err->msg, sizeof err->msg, "%s", e->message ? e->message : "unknown error");
-    err->msg[strcspn(err->msg, "\n")] = '\0';
-}
-
-/* libxml2 keeps an element's line in an unsigned short (65535 at most); keep the real
- * one in the node's application pointer as each element opens. */
-static void on_start_element(void *ctx, const xmlChar *localname, const xmlChar *prefix,
-                             const xmlChar *uri, int nb_namespaces, const xmlChar **namespaces,
-                             int nb_attributes, int nb_defaulted, const xmlChar **attributes)
-{
-    xmlParserCtxtPtr ctxt = ctx;
-    xmlNodePtr parent = ctxt->node;
-
-    xmlSAX2StartElementNs(ctx, localname, prefix, uri, nb_namespaces, namespaces,
-                          nb_attributes, nb_defaulted, attributes);
-    if (ctxt->node && ctxt->node != parent && ctxt->input && ctxt->input->line > 0)
-        ctxt->node->_private = (void *)(uintptr_t)ctxt->input->line;
-}
-
-static uint32_t line_of(const xmlNode *n)
-{
-    long l;
-
-    if (n->_private)
-        return (uint32_t)(uintptr_t)n->_private;
-    l = xmlGetLineNo(n);
-    return l > 0 && l <= (long)UINT32_MAX ? (uint32_t)l : 0;
-}
+#include "xml.h"
 
 /* Elements are matched by local name, in the SMIL namespace or none (or any). */
 static int is_el(const xmlNode *n, const char *local)
@@ -137,7 +71,7 @@ static int get_attr(const char *file, const xmlNode *el, const char *name, arena
     for (const xmlNode *t = p->children; t; t = t->next) {
         if (t->type != XML_TEXT_NODE) {
             PK_ERROR("%s:%u: <%s> %s uses entity &%s;, entities are not supported",
-                     file, line_of(el), el->name, name, t->name);
+                     file, pk_xml_line(el), el->name, name, t->name);
             return -EBADMSG;
         }
         len += t->content ? strlen((const char *)t->content) : 0;
@@ -203,7 +137,7 @@ static int read_pair(const char *file, const xmlNode *n, const char *key, const 
     if ((rc = get_attr(file, n, key, a, &k)) < 0 || (rc = get_attr(file, n, val, a, &v)) < 0)
         return rc;
     if (!k) {
-        PK_WARN("%s:%u: <%s> has no %s, ignored", file, line_of(n), n->name, key);
+        PK_WARN("%s:%u: <%s> has no %s, ignored", file, pk_xml_line(n), n->name, key);
         return 0;
     }
     p->name = k;
@@ -239,7 +173,7 @@ static int parse_entry(const char *file, const xmlNode *el, arena_t *a, pk_ism_e
     int rc;
 
     e->type = media_type(el);
-    e->line = line_of(el);
+    e->line = pk_xml_line(el);
     if ((rc = get_attr(file, el, "src", a, &e->src)) < 0 ||
         (rc = get_attr(file, el, "systemBitrate", a, &br)) < 0 ||
         (rc = get_attr(file, el, "systemLanguage", a, &e->language)) < 0 ||
@@ -278,12 +212,12 @@ static int parse_entry(const char *file, const xmlNode *el, arena_t *a, pk_ism_e
     e->params = params;
     if (br && parse_u32(br, &e->system_bitrate) < 0) {
         PK_ERROR("%s:%u: <%s> systemBitrate \"%s\" is not a positive 32-bit decimal number",
-                 file, line_of(br_at), el->name, br);
+                 file, pk_xml_line(br_at), el->name, br);
         return -EBADMSG;
     }
     if (id && parse_u32(id, &e->track_id) < 0) {
         PK_ERROR("%s:%u: <%s> trackID \"%s\" is not a positive 32-bit decimal number",
-                 file, line_of(id_at), el->name, id);
+                 file, pk_xml_line(id_at), el->name, id);
         return -EBADMSG;
     }
     return 0;
@@ -299,12 +233,12 @@ static int parse_doc(const char *file, const xmlDoc *doc, arena_t *a, pk_ism_t *
 
     if (!is_el(root, "smil")) {
         PK_ERROR("%s:%u: root element is <%s>, not <smil>", file,
-                 root ? line_of(root) : 1, root ? (const char *)root->name : "");
+                 root ? pk_xml_line(root) : 1, root ? (const char *)root->name : "");
         return -EBADMSG;
     }
     body = next_el(root->children, "body");
     if (!(sw = body ? next_el(body->children, "switch") : NULL)) {
-        PK_ERROR("%s:%u: <smil> has no <body><switch>", file, line_of(body ? body : root));
+        PK_ERROR("%s:%u: <smil> has no <body><switch>", file, pk_xml_line(body ? body : root));
         return -EBADMSG;
     }
     if (!(ism = arena_zalloc(a, sizeof *ism)))
@@ -316,7 +250,7 @@ static int parse_doc(const char *file, const xmlDoc *doc, arena_t *a, pk_ism_t *
         for (const xmlNode *c = s->children; c; c = c->next)
             count += media_type(c) != 0;
     if (count == 0) {
-        PK_ERROR("%s:%u: <switch> has no <video>, <audio> or <textstream>", file, line_of(sw));
+        PK_ERROR("%s:%u: <switch> has no <video>, <audio> or <textstream>", file, pk_xml_line(sw));
         return -ENOENT;
     }
     if (!(entries = arena_calloc(a, count, sizeof *entries)))
@@ -332,26 +266,17 @@ static int parse_doc(const char *file, const xmlDoc *doc, arena_t *a, pk_ism_t *
 
 int pk_ism_parse(const char *xml, size_t len, const char *name, arena_t *a, pk_ism_t **out)
 {
-    xml_err_t err = { 0 };
-    xmlParserCtxtPtr ctxt;
+    pk_xml_err_t err = { 0 };
     xmlDocPtr doc;
-    int rc;
+    int rc, nomem;
 
     if (len > INT_MAX) {
         PK_ERROR("%s: %zu bytes, too large for a server manifest", name, len);
         return -EBADMSG;
     }
-    xmlInitParser();            /* once per process; a no-op after the first call */
-    if (!(ctxt = xmlNewParserCtxt()))
-        return -ENOMEM;
-    ctxt->_private = &err;
-    ctxt->sax->serror = on_xml_error;
-    ctxt->sax->startElementNs = on_start_element;
-    /* "UTF-8" is forced: an encoding declaration is ignored, a UTF-8 BOM skipped, and
-     * bytes that are not UTF-8 are an error. */
-    doc = xmlCtxtReadMemory(ctxt, len ? xml : "", (int)len, name, "UTF-8", XML_OPTIONS);
+    doc = pk_xml_read(xml, len, name, &err, &nomem);
     if (!doc) {
-        if (err.code == XML_ERR_NO_MEMORY) {
+        if (nomem) {
             rc = -ENOMEM;
         } else {
             PK_ERROR("%s:%d: not well-formed XML: %s", name, err.code ? err.line : 1,
@@ -362,7 +287,6 @@ int pk_ism_parse(const char *xml, size_t len, const char *name, arena_t *a, pk_i
         rc = parse_doc(name, doc, a, out);
     }
     xmlFreeDoc(doc);
-    xmlFreeParserCtxt(ctxt);
     return rc;
 }
 

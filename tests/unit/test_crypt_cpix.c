@@ -976,9 +976,9 @@ static void test_keys_wiped_at_arena_free(void **state)
 /* libxml2's copy of the base64 is wiped before the tree is freed. */
 static void test_tree_text_wiped(void **state)
 {
-    xml_err_t err = { 0 };
+    pk_xml_err_t err = { 0 };
     int nomem;
-    xmlDocPtr doc = xml_read(doc_one_key, strlen(doc_one_key), FILE_NAME, &err, &nomem);
+    xmlDocPtr doc = pk_xml_read(doc_one_key, strlen(doc_one_key), FILE_NAME, &err, &nomem);
     xmlNode *plain;
     (void)state;
 
