@@ -101,7 +101,7 @@ fixtures:
 
 # `make check`: install what is missing, build with sanitizers, run every suite.
 check: deps
-	@$(MAKE) --no-print-directory $(UNIT_BINS) $(ASAN)/ismfs
+	@$(MAKE) --no-print-directory -j$$(nproc) $(UNIT_BINS) $(ASAN)/ismfs
 	@tests/make-fixtures.sh
 	@ISMFS=$(ASAN)/ismfs tests/run.sh $(UNIT_BINS)
 
