@@ -70,13 +70,6 @@ static int identify(int src_fd, const char *rel, struct fs_asset_id *id)
     return 0;
 }
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static int same(const struct fs_asset_id *a, const struct fs_asset_id *b)
 {
     return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
@@ -182,7 +175,7 @@ static int build(fs_ctx_t *ctx, const char *ism, fs_asset_t **out)
         a->stale = 1;
     a->newest = req.newest;
     a->arena = req.arena;
-    atomic_store(&a->checked_ns, now_ns());
+    atomic_store(&a->checked_ns, fs_now_ns());
     ix_read_end(req.rd);        /* everything was copied out of it */
     *out = a;
     return 0;
@@ -219,7 +212,7 @@ int fs_asset_get(fs_ctx_t *ctx, const char *ism, fs_asset_t **out)
 
     if (a) {
         /* checked outside the lock: stat calls may block on the storage */
-        uint64_t now = now_ns();
+        uint64_t now = fs_now_ns();
         int fresh = now - atomic_load(&a->checked_ns) < FS_ASSETS_RECHECK_NS;
         if (fresh || still_valid(ctx->src_fd, a)) {
             if (!fresh)

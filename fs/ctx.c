@@ -117,3 +117,20 @@ int fs_parse_size(const char *s, uint64_t *out)
     *out = (uint64_t)v << shift;
     return 0;
 }
+
+int fs_parse_fragment(const char *s, uint32_t *ms)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || *end || !(v >= 0.1 && v <= 60))
+        return -EINVAL;
+    *ms = (uint32_t)(v * 1000 + 0.5);
+    return 0;
+}
+
+uint64_t fs_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}

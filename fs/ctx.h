@@ -73,4 +73,11 @@ char *fs_default_cache_dir(void);
 /* Parses "1G", "512M", "64k", "1048576" into bytes. Returns 0 or -EINVAL. */
 int fs_parse_size(const char *s, uint64_t *out);
 
+/* Parses the fragment= option: seconds, decimals allowed ("2", "1.5"), between 0.1 and 60,
+ * into milliseconds. Returns 0 or -EINVAL. */
+int fs_parse_fragment(const char *s, uint32_t *ms);
+
+/* CLOCK_MONOTONIC in nanoseconds. */
+uint64_t fs_now_ns(void);
+
 #endif

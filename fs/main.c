@@ -98,14 +98,10 @@ static int set_option(cli_t *c, const char *kv)
     if (klen == 10 && strncmp(kv, "cache_size", 10) == 0)
         return fs_parse_size(v, &c->opt.cache_size);
     if (klen == 8 && strncmp(kv, "fragment", 8) == 0) {
-        /* seconds, decimals allowed: fragment=2 or fragment=1.5 */
-        char *end;
-        double s = strtod(v, &end);
-        if (end == v || *end || !(s >= 0.1 && s <= 60)) {
+        if (fs_parse_fragment(v, &c->opt.fragment_ms) < 0) {
             fprintf(stderr, "ismfs: fragment=%s: give seconds between 0.1 and 60\n", v);
             return -EINVAL;
         }
-        c->opt.fragment_ms = (uint32_t)(s * 1000 + 0.5);
         return 0;
     }
     fprintf(stderr, "ismfs: unknown option '%s'\n", kv);

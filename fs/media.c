@@ -9,13 +9,6 @@
 #include "../pack/mp4.h"
 #include "source.h"
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Index hit: the media is viewed in place inside the read snapshot. */
 static int from_index(fs_req_t *req, const ix_file_key_t *key, const pk_media_t **out)
 {
@@ -85,7 +78,7 @@ int fs_media_open(fs_req_t *req, const char *rel, const pk_media_t **out,
         }
     }
     fs_ctx_t *ctx = req->ctx;
-    uint64_t t0 = now_ns();
+    uint64_t t0 = fs_now_ns();
     pk_source_t *src = arena_alloc(req->arena, sizeof *src);
     struct stat st;
     pk_media_t *m;
@@ -109,7 +102,7 @@ int fs_media_open(fs_req_t *req, const char *rel, const pk_media_t **out,
     req->failed = NULL;
     if ((rc = from_index(req, &key, out)) == 0) {
         atomic_fetch_add(&ctx->index_hits, 1);
-        atomic_fetch_add(&ctx->load_ns, now_ns() - t0);
+        atomic_fetch_add(&ctx->load_ns, fs_now_ns() - t0);
         return remember(req, &key, *out, src);
     }
     if ((rc = pk_mp4_open(src, req->arena, &m)) < 0) {
@@ -118,7 +111,7 @@ int fs_media_open(fs_req_t *req, const char *rel, const pk_media_t **out,
     }
     to_index(req, &key, m);
     atomic_fetch_add(&ctx->parsed, 1);
-    atomic_fetch_add(&ctx->load_ns, now_ns() - t0);
+    atomic_fetch_add(&ctx->load_ns, fs_now_ns() - t0);
     *out = m;
     return remember(req, &key, m, src);
 }

@@ -400,16 +400,6 @@ static void mount_usage(void)
            "\n");
 }
 
-static int parse_seconds_ms(const char *s, uint32_t *ms)
-{
-    char *end;
-    double v = strtod(s, &end);
-    if (end == s || *end || !(v >= 0.1 && v <= 60))
-        return -EINVAL;
-    *ms = (uint32_t)(v * 1000 + 0.5);
-    return 0;
-}
-
 int fs_mount_main(int argc, char **argv)
 {
     struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
@@ -452,7 +442,7 @@ int fs_mount_main(int argc, char **argv)
         goto out;
     }
     if ((cli.cache_size && fs_parse_size(cli.cache_size, &m.opt.cache_size) < 0) ||
-        (cli.fragment && parse_seconds_ms(cli.fragment, &m.opt.fragment_ms) < 0)) {
+        (cli.fragment && fs_parse_fragment(cli.fragment, &m.opt.fragment_ms) < 0)) {
         fprintf(stderr, "ismfs: bad cache_size= or fragment= (e.g. cache_size=2G, "
                         "fragment=2)\n");
         status = 2;

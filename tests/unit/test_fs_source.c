@@ -127,6 +127,22 @@ static void test_parse_size(void **state)
     CHECK(fs_parse_size("99999999999T", &v) == -EINVAL);
 }
 
+static void test_parse_fragment(void **state)
+{
+    (void)state;
+    uint32_t ms = 7;
+    CHECK(fs_parse_fragment("2", &ms) == 0 && ms == 2000);
+    CHECK(fs_parse_fragment("1.5", &ms) == 0 && ms == 1500);
+    CHECK(fs_parse_fragment("0.1", &ms) == 0 && ms == 100);
+    CHECK(fs_parse_fragment("60", &ms) == 0 && ms == 60000);
+    ms = 7;
+    CHECK(fs_parse_fragment("0.05", &ms) == -EINVAL && ms == 7);
+    CHECK(fs_parse_fragment("61", &ms) == -EINVAL);
+    CHECK(fs_parse_fragment("", &ms) == -EINVAL);
+    CHECK(fs_parse_fragment("2s", &ms) == -EINVAL);
+    CHECK(fs_parse_fragment("nan", &ms) == -EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -134,6 +150,7 @@ int main(void)
         cmocka_unit_test(test_path_only_open),
         cmocka_unit_test(test_short_read_is_bad_message),
         cmocka_unit_test(test_parse_size),
+        cmocka_unit_test(test_parse_fragment),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
