@@ -11,7 +11,8 @@
 #                    seconds per server and measurement, default 10), ROUNDS (wrk runs per
 #                    measurement alternate between the servers, default 2), COLD_MOUNTS
 #                    (fresh mounts for the cold rows, default 7), NGINX_WORKERS (default 2),
-#                    NGINX_OPEN_FILE_CACHE=1 (nginx keeps files open: no open() per request),
+#                    NGINX_OPEN_FILE_CACHE (default 1: the open_file_cache lines of
+#                    examples/nginx.conf, on both servers; 0: an open() per request),
 #                    SERVE_LONG=0 (skip the 2-hour asset), BENCH_STRICT=1
 # Needs FUSE (/dev/fuse, fusermount3), nginx, wrk, rsync and curl: the missing tools are
 # installed with apt-get when running as root; without FUSE or nginx the part is skipped.
@@ -24,7 +25,7 @@ SERVE_SECONDS=${SERVE_SECONDS:-10}
 ROUNDS=${ROUNDS:-2}
 COLD_MOUNTS=${COLD_MOUNTS:-7}
 NGINX_WORKERS=${NGINX_WORKERS:-2}
-NGINX_OPEN_FILE_CACHE=${NGINX_OPEN_FILE_CACHE:-0}
+NGINX_OPEN_FILE_CACHE=${NGINX_OPEN_FILE_CACHE:-1}
 SERVE_LONG=${SERVE_LONG:-1}
 CONNS=4
 WARM_TARGET=0.9                 # warm segment MB/s at least this share of static
@@ -136,7 +137,9 @@ start_nginx() {
     local user="" ofc=""
     [ "$(id -u)" -ne 0 ] || user="user root;"   # workers read the mount (no allow_other)
     [ "$NGINX_OPEN_FILE_CACHE" != 1 ] ||
-        ofc="open_file_cache max=20000 inactive=60s; open_file_cache_valid 60s;"
+        ofc=$(grep -E '^ *open_file_cache(_valid)? ' examples/nginx.conf | tr -s ' \n' ' ')
+    [ "$NGINX_OPEN_FILE_CACHE" != 1 ] || [ -n "$ofc" ] ||
+        bench_fail "no open_file_cache lines in examples/nginx.conf"
     cat >"$tmp/nginx/nginx.conf" <<EOF
 worker_processes $NGINX_WORKERS;
 $user

@@ -17,6 +17,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "../index/index.h"
 #include "../pack/log.h"
 #include "ctx.h"
 #include "keys.h"
@@ -61,6 +62,34 @@ static int kernel_err(int rc)
     return rc;
 }
 
+/*
+ * The inode number a reader sees: a hash of the path and of the version of what it
+ * names (mtime and size: they change with any source, DESIGN §2), never 0. The file at
+ * one path gets a new number when its sources change, so a client that keeps files open
+ * and re-stats them (nginx's open_file_cache compares st_ino, then keeps its descriptor,
+ * whose plan is the old version's) reopens it instead of sending old bytes under the new
+ * size. Directories keep one number per path.
+ */
+static ino_t version_ino(const char *dir, const char *name, const fs_object_t *o)
+{
+    uint64_t h = 0xcbf29ce484222325ull;             /* FNV-1a 64 */
+    for (const char *s = dir; *s; s++)
+        h = (h ^ (uint8_t)*s) * 0x100000001b3ull;
+    if (name) {                 /* the same bytes as the path getattr gets: "dir/name" */
+        if (*dir)
+            h = (h ^ '/') * 0x100000001b3ull;
+        for (const char *s = name; *s; s++)
+            h = (h ^ (uint8_t)*s) * 0x100000001b3ull;
+    }
+    if (!o->is_dir) {
+        uint64_t v[3] = { (uint64_t)o->mtime.tv_sec, (uint64_t)o->mtime.tv_nsec, o->size };
+        for (size_t i = 0; i < sizeof v; i++)
+            h = (h ^ ((const uint8_t *)v)[i]) * 0x100000001b3ull;
+    }
+    h ^= h >> 29;
+    return (ino_t)(h > 1 ? h : h + 2);              /* 0: no entry to readdir; 1: root */
+}
+
 static void fill_stat(const mount_t *m, const fs_object_t *o, struct stat *st)
 {
     memset(st, 0, sizeof *st);
@@ -83,14 +112,17 @@ static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
     cfg->entry_timeout = 1.0;
     cfg->attr_timeout = 1.0;
     cfg->negative_timeout = 1.0;
-    cfg->use_ino = 0;
+    cfg->use_ino = 1;           /* version_ino(): st_ino changes with the version */
     cfg->nullpath_ok = 0;
     if (conn->capable & FUSE_CAP_SPLICE_WRITE)
         conn->want |= FUSE_CAP_SPLICE_WRITE;
     conn->max_readahead = conn->max_readahead > 1 << 20 ? conn->max_readahead : 1 << 20;
     /* LMDB must not cross fork(): the environment is opened here, in the daemon */
-    if (fs_ctx_open(&m->ctx, m->src, &m->opt) == 0)
+    if (fs_ctx_open(&m->ctx, m->src, &m->opt) == 0) {
         m->ready = 1;
+        if (m->ctx.ix)          /* no request waits for LMDB's sync */
+            ix_set_async(m->ctx.ix, true);
+    }
     else
         fuse_exit(fuse_get_context()->fuse);
     return m;
@@ -113,14 +145,17 @@ static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *
     (void)fi;
     if ((rc = fs_req_begin(&m->ctx, &req)) < 0)
         return rc;
-    if ((rc = fs_view_lookup(&req, rel(path), FS_VIEW_SIZE, &o)) == 0)
+    if ((rc = fs_view_lookup(&req, rel(path), FS_VIEW_SIZE, &o)) == 0) {
         fill_stat(m, &o, st);
+        st->st_ino = version_ino(rel(path), NULL, &o);
+    }
     fs_req_end(&req);
     return kernel_err(rc);
 }
 
 typedef struct {
     mount_t *m;
+    const char *dir;            /* the listed directory, below the root */
     void *buf;
     fuse_fill_dir_t filler;
 } list_t;
@@ -130,6 +165,7 @@ static int add_entry(void *p, const char *name, const fs_object_t *obj)
     list_t *l = p;
     struct stat st;
     fill_stat(l->m, obj, &st);
+    st.st_ino = version_ino(l->dir, name, obj);
     return l->filler(l->buf, name, &st, 0, FUSE_FILL_DIR_PLUS);
 }
 
@@ -137,7 +173,7 @@ static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t
                       struct fuse_file_info *fi, enum fuse_readdir_flags flags)
 {
     mount_t *m = state();
-    list_t l = { m, buf, filler };
+    list_t l = { m, rel(path), buf, filler };
     fs_req_t req;
     int rc;
     (void)off, (void)fi, (void)flags;

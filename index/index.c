@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <lmdb.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -29,6 +30,15 @@ struct ix {
     size_t maxkey;              /* key bytes LMDB accepts, at most KEY_BUF */
     bool rdonly;                /* opened MDB_RDONLY: the directory is not writable */
     atomic_bool full_logged;    /* MDB_MAP_FULL logged already (once per open) */
+    /* the writer (ix_set_async): puts queued here, committed in batches by one thread */
+    pthread_mutex_t mu;         /* guards every field below */
+    pthread_cond_t work;        /* the queue got an entry, or stop */
+    pthread_cond_t idle;        /* the queue is empty and nothing is being written */
+    struct pending *head, **tail;
+    size_t queued_bytes;        /* blob and path bytes in the queue */
+    bool async, started, stop, busy;
+    int first_err;              /* the first failed put since the last ix_flush, or 0 */
+    pthread_t thread;
 };
 
 struct ix_read {
@@ -64,6 +74,15 @@ typedef struct {
     size_t len;
     bool hashed;
 } dbkey_t;
+
+/* A put waiting for the writer: path (plen bytes) then blob (len bytes) in data. */
+struct pending {
+    struct pending *next;
+    MDB_dbi dbi;
+    size_t plen, len;
+    dbkey_t k;
+    uint8_t data[];
+};
 
 static void put_be64(uint8_t *p, uint64_t v)
 {
@@ -305,6 +324,10 @@ int ix_open(const char *dir, uint64_t map_size, ix_t **out)
     if (!(ix = calloc(1, sizeof *ix)))
         return -ENOMEM;
     atomic_init(&ix->full_logged, false);
+    pthread_mutex_init(&ix->mu, NULL);
+    pthread_cond_init(&ix->work, NULL);
+    pthread_cond_init(&ix->idle, NULL);
+    ix->tail = &ix->head;
     if (access(dir, W_OK) == 0)
         rc = env_open(ix, dir, map_size, 0);
     else
@@ -317,6 +340,9 @@ int ix_open(const char *dir, uint64_t map_size, ix_t **out)
             PK_ERROR("%s: not writable, no index to read there: %s", dir, strerror(-rc));
     }
     if (rc < 0) {
+        pthread_cond_destroy(&ix->idle);
+        pthread_cond_destroy(&ix->work);
+        pthread_mutex_destroy(&ix->mu);
         free(ix);
         return rc;
     }
@@ -328,7 +354,17 @@ void ix_close(ix_t *ix)
 {
     if (!ix)
         return;
+    if (ix->started) {          /* the writer drains the queue before it stops */
+        pthread_mutex_lock(&ix->mu);
+        ix->stop = true;
+        pthread_cond_signal(&ix->work);
+        pthread_mutex_unlock(&ix->mu);
+        pthread_join(ix->thread, NULL);
+    }
     mdb_env_close(ix->env);         /* also closes the DB handles */
+    pthread_cond_destroy(&ix->idle);
+    pthread_cond_destroy(&ix->work);
+    pthread_mutex_destroy(&ix->mu);
     free(ix);
 }
 
@@ -393,36 +429,33 @@ int ix_media_get(ix_read_t *r, const ix_file_key_t *key, const void **blob, size
  * gets the path header first (see the key comment). Separate from ix_media_put so tests
  * can write a value under a key of their choosing.
  */
-static int put_raw(ix_t *ix, MDB_dbi dbi, const dbkey_t *k, const char *path, size_t plen,
+/* Writes one value into write txn `txn` (MDB_RESERVE: the path header and the blob are
+ * copied straight into the map). Returns an LMDB code. */
+static int put_txn(MDB_txn *txn, MDB_dbi dbi, const dbkey_t *k, const char *path, size_t plen,
                    const void *blob, size_t len)
 {
-    MDB_txn *txn;
     MDB_val kv = { .mv_size = k->len, .mv_data = (void *)k->b };
     size_t hdr = k->hashed ? val_hdr_len(plen) : 0;
     MDB_val v = { .mv_size = hdr + len, .mv_data = NULL };
-    int rc;
-
-    if (len > SIZE_MAX - hdr)
-        return -ENOSPC;
-    if ((rc = mdb_txn_begin(ix->env, NULL, 0, &txn)) != 0)
-        return FAIL("mdb_txn_begin", rc);
-    rc = mdb_put(txn, dbi, &kv, &v, MDB_RESERVE);
-    if (rc == 0) {
-        uint8_t *p = v.mv_data;
-        if (k->hashed) {
-            memset(p, 0, hdr);
-            p[0] = (uint8_t)(plen >> 24);
-            p[1] = (uint8_t)(plen >> 16);
-            p[2] = (uint8_t)(plen >> 8);
-            p[3] = (uint8_t)plen;
-            memcpy(p + 4, path, plen);
-        }
-        if (len)
-            memcpy(p + hdr, blob, len);
-        rc = mdb_txn_commit(txn);
-    } else {
-        mdb_txn_abort(txn);
+    int rc = mdb_put(txn, dbi, &kv, &v, MDB_RESERVE);
+    if (rc != 0)
+        return rc;
+    uint8_t *p = v.mv_data;
+    if (k->hashed) {
+        memset(p, 0, hdr);
+        p[0] = (uint8_t)(plen >> 24);
+        p[1] = (uint8_t)(plen >> 16);
+        p[2] = (uint8_t)(plen >> 8);
+        p[3] = (uint8_t)plen;
+        memcpy(p + 4, path, plen);
     }
+    if (len)
+        memcpy(p + hdr, blob, len);
+    return 0;
+}
+
+static int put_result(ix_t *ix, int rc, size_t len)
+{
     if (rc == MDB_MAP_FULL) {
         /* every put will say so until entries go: log the first one only */
         if (!atomic_exchange(&ix->full_logged, true))
@@ -430,6 +463,154 @@ static int put_raw(ix_t *ix, MDB_dbi dbi, const dbkey_t *k, const char *path, si
         return -ENOSPC;
     }
     return rc == 0 ? 0 : FAIL("mdb_put", rc);
+}
+
+/* One value in a write txn of its own. */
+static int put_sync(ix_t *ix, MDB_dbi dbi, const dbkey_t *k, const char *path, size_t plen,
+                    const void *blob, size_t len)
+{
+    MDB_txn *txn;
+    int rc;
+    if ((rc = mdb_txn_begin(ix->env, NULL, 0, &txn)) != 0)
+        return FAIL("mdb_txn_begin", rc);
+    if ((rc = put_txn(txn, dbi, k, path, plen, blob, len)) == 0)
+        rc = mdb_txn_commit(txn);
+    else
+        mdb_txn_abort(txn);
+    return put_result(ix, rc, len);
+}
+
+/*
+ * The writer thread: takes the whole queue, writes it in one transaction (one commit,
+ * one sync, however many puts a burst of requests queued), and answers ix_flush. A batch
+ * that fails (the map is full) is written again one value per transaction, so that what
+ * fits still goes in and each failure is counted once.
+ */
+static void *writer(void *arg)
+{
+    ix_t *ix = arg;
+    pthread_mutex_lock(&ix->mu);
+    for (;;) {
+        while (!ix->head && !ix->stop)
+            pthread_cond_wait(&ix->work, &ix->mu);
+        if (!ix->head)
+            break;              /* stop, and nothing left to write */
+        struct pending *batch = ix->head;
+        ix->head = NULL;
+        ix->tail = &ix->head;
+        ix->queued_bytes = 0;
+        ix->busy = true;
+        pthread_mutex_unlock(&ix->mu);
+
+        MDB_txn *txn;
+        int rc = mdb_txn_begin(ix->env, NULL, 0, &txn), err = 0;
+        if (rc == 0) {
+            for (struct pending *e = batch; rc == 0 && e; e = e->next)
+                rc = put_txn(txn, e->dbi, &e->k, (const char *)e->data, e->plen,
+                             e->data + e->plen, e->len);
+            if (rc == 0)
+                rc = mdb_txn_commit(txn);
+            else
+                mdb_txn_abort(txn);
+        }
+        if (rc != 0) {
+            for (struct pending *e = batch; e; e = e->next) {
+                int r = put_sync(ix, e->dbi, &e->k, (const char *)e->data, e->plen,
+                                 e->data + e->plen, e->len);
+                if (r < 0 && !err)
+                    err = r;
+            }
+        }
+        while (batch) {
+            struct pending *next = batch->next;
+            free(batch);
+            batch = next;
+        }
+
+        pthread_mutex_lock(&ix->mu);
+        if (err && !ix->first_err)
+            ix->first_err = err;
+        ix->busy = false;
+        if (!ix->head)
+            pthread_cond_broadcast(&ix->idle);
+    }
+    pthread_mutex_unlock(&ix->mu);
+    return NULL;
+}
+
+/* Queues a put for the writer (starting it the first time). Returns 0, or 1 when the
+ * put is to be done synchronously (no writer, or the queue holds too much). */
+static int enqueue(ix_t *ix, MDB_dbi dbi, const dbkey_t *k, const char *path, size_t plen,
+                   const void *blob, size_t len)
+{
+    int rc = 1;
+    if (!ix->async || plen > SIZE_MAX / 2 || len > SIZE_MAX / 2 - plen - sizeof(struct pending))
+        return 1;
+    pthread_mutex_lock(&ix->mu);
+    if (ix->queued_bytes + plen + len > IX_QUEUE_MAX)
+        goto out;               /* back-pressure: the caller waits for its own commit */
+    if (!ix->started) {
+        if (pthread_create(&ix->thread, NULL, writer, ix) != 0)
+            goto out;
+        ix->started = true;
+    }
+    struct pending *e = malloc(sizeof *e + plen + len);
+    if (!e)
+        goto out;
+    e->next = NULL;
+    e->dbi = dbi;
+    e->plen = plen;
+    e->len = len;
+    e->k = *k;
+    memcpy(e->data, path, plen);
+    if (len)
+        memcpy(e->data + plen, blob, len);
+    *ix->tail = e;
+    ix->tail = &e->next;
+    ix->queued_bytes += plen + len;
+    pthread_cond_signal(&ix->work);
+    rc = 0;
+out:
+    pthread_mutex_unlock(&ix->mu);
+    return rc;
+}
+
+/*
+ * Stores a blob under an encoded key of DB dbi: queued for the writer when the index is
+ * asynchronous, else in one write txn of its own; a hashed key's value gets the path
+ * header first (see the key comment). Separate from ix_media_put so tests can write a
+ * value under a key of their choosing.
+ */
+static int put_raw(ix_t *ix, MDB_dbi dbi, const dbkey_t *k, const char *path, size_t plen,
+                   const void *blob, size_t len)
+{
+    size_t hdr = k->hashed ? val_hdr_len(plen) : 0;
+    if (len > SIZE_MAX - hdr)
+        return -ENOSPC;
+    if (enqueue(ix, dbi, k, path, plen, blob, len) == 0)
+        return 0;
+    return put_sync(ix, dbi, k, path, plen, blob, len);
+}
+
+void ix_set_async(ix_t *ix, bool on)
+{
+    if (on) {
+        ix->async = !ix->rdonly;
+        return;
+    }
+    (void)ix_flush(ix);
+    ix->async = false;
+}
+
+int ix_flush(ix_t *ix)
+{
+    pthread_mutex_lock(&ix->mu);
+    while (ix->head || ix->busy)
+        pthread_cond_wait(&ix->idle, &ix->mu);
+    int rc = ix->first_err;
+    ix->first_err = 0;
+    pthread_mutex_unlock(&ix->mu);
+    return rc;
 }
 
 static int media_put_raw(ix_t *ix, const dbkey_t *k, const char *path, size_t plen,

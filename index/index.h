@@ -13,6 +13,7 @@
 #ifndef IX_INDEX_H
 #define IX_INDEX_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -74,6 +75,24 @@ int ix_aux_get(ix_read_t *r, const ix_file_key_t *key, const char *tag, const vo
                size_t *len);
 int ix_aux_put(ix_t *ix, const ix_file_key_t *key, const char *tag, const void *blob,
                size_t len);
+
+/*
+ * Asynchronous puts (the mount turns them on; off by default). When on, ix_media_put and
+ * ix_aux_put copy the value into a queue and return 0 at once; one writer thread commits
+ * what is queued in one transaction per batch, so a request that parsed media never
+ * waits for LMDB's sync, and a burst of puts costs one commit. A queued value is visible
+ * to ix_read_begin snapshots once committed (ix_flush waits for that). While more than
+ * IX_QUEUE_MAX bytes wait, a put is written synchronously (back-pressure). Errors of
+ * queued puts (-ENOSPC: map full, logged once; -EIO) are kept for ix_flush. ix_close
+ * writes what is queued before it closes. A read-only index stays synchronous.
+ * Turning it off flushes first. Not to be called while other threads put.
+ */
+#define IX_QUEUE_MAX (64u << 20)
+void ix_set_async(ix_t *ix, bool on);
+
+/* Waits until every queued put is committed. Returns 0, or the first error of the
+ * puts committed since the previous ix_flush (then forgotten). */
+int ix_flush(ix_t *ix);
 
 /* Counts what the index holds. Returns 0 or -EIO. */
 int ix_stats(ix_t *ix, ix_stats_t *st);

@@ -552,6 +552,62 @@ static void test_threads(void **state)
     ix_close(ix);
 }
 
+/* Asynchronous puts: queued, committed by the writer, visible after ix_flush; a batch of
+ * many puts is one commit; what ix_close finds queued is written (a reopen sees it). */
+static void test_async_puts(void **state)
+{
+    (void)state;
+    ix_t *ix = open_ix(tmpdir, MAP);
+    char names[64][24];
+    ix_file_key_t keys[64];
+
+    ix_set_async(ix, true);
+    for (int i = 0; i < 64; i++) {
+        snprintf(names[i], sizeof names[i], "f%02d.mp4", i);
+        keys[i] = key_of(names[i]);
+        assert_int_equal(ix_media_put(ix, &keys[i], names[i], strlen(names[i])), 0);
+    }
+    assert_int_equal(ix_flush(ix), 0);
+    for (int i = 0; i < 64; i++)
+        assert_int_equal(get_cmp(ix, &keys[i], names[i]), 0);
+    MDB_stat st;
+    MDB_envinfo info;
+    assert_int_equal(mdb_env_stat(ix->env, &st), 0);
+    assert_int_equal(mdb_env_info(ix->env, &info), 0);
+    /* one txn for the env's DBs at open, at most a handful for 64 puts (batches) */
+    assert_true(info.me_last_txnid < 1 + 64);
+
+    /* queued, then closed without a flush: written all the same */
+    ix_file_key_t late = key_of("late.mp4");
+    assert_int_equal(ix_media_put(ix, &late, "late", 4), 0);
+    ix_close(ix);
+    ix = open_ix(tmpdir, MAP);
+    assert_int_equal(get_cmp(ix, &late, "late"), 0);
+    ix_close(ix);
+}
+
+/* A queued put that does not fit: ix_flush reports -ENOSPC (logged once), the puts
+ * queued beside it that fit are written, and the index keeps working. */
+static void test_async_map_full(void **state)
+{
+    (void)state;
+    ix_t *ix = open_ix(tmpdir, 64 << 10);
+    ix_file_key_t k = key_of("big.mp4"), s = key_of("small.mp4");
+    static uint8_t big[128 << 10];
+
+    ix_set_async(ix, true);
+    assert_int_equal(ix_media_put(ix, &k, big, sizeof big), 0);     /* only queued */
+    assert_int_equal(ix_media_put(ix, &s, "small", 5), 0);
+    assert_int_equal(ix_flush(ix), -ENOSPC);
+    assert_int_equal(ix_flush(ix), 0);                  /* reported once */
+    assert_int_equal(log_lines, 1);
+    assert_int_equal(get_cmp(ix, &k, ""), -ENOENT);
+    assert_int_equal(get_cmp(ix, &s, "small"), 0);
+    ix_set_async(ix, false);                            /* synchronous again */
+    assert_int_equal(ix_media_put(ix, &k, big, sizeof big), -ENOSPC);
+    ix_close(ix);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -570,6 +626,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_read_only_dir, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_aux, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_async_puts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_async_map_full, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
