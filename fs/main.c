@@ -328,10 +328,14 @@ static int cmd_cache(cli_t *c)
                "media bytes:    %" PRIu64 "\n"
                "aux entries:    %" PRIu64 "\n"
                "aux bytes:      %" PRIu64 "\n"
+               "object entries: %" PRIu64 "\n"
+               "object bytes:   %" PRIu64 "\n"
+               "used bytes:     %" PRIu64 "\n"
                "file bytes:     %" PRIu64 "\n"
                "map size:       %" PRIu64 "\n",
                c->opt.cache_dir, st.media_entries, st.media_bytes, st.aux_entries,
-               st.aux_bytes, st.file_bytes, st.map_size);
+               st.aux_bytes, st.object_entries, st.object_bytes, st.used_bytes, st.file_bytes,
+               st.map_size);
     }
     ix_close(ix);
     if (rc < 0)

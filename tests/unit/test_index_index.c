@@ -608,6 +608,148 @@ static void test_async_map_full(void **state)
     ix_close(ix);
 }
 
+/* Objects: any key length (a long one is hashed and checked), hits and misses counted. */
+static void test_objects(void **state)
+{
+    (void)state;
+    ix_t *ix = open_ix(tmpdir, MAP);
+    char longkey[2000];
+    memset(longkey, 'k', sizeof longkey - 1);
+    longkey[sizeof longkey - 1] = '\0';
+    ix_read_t *r;
+    const void *b;
+    size_t n;
+
+    assert_int_equal(ix_obj_put(ix, "a/manifest|1:2:3:4", "<MPD/>", 6), 0);
+    assert_int_equal(ix_obj_put(ix, longkey, "long", 4), 0);
+    assert_int_equal(ix_read_begin(ix, &r), 0);
+    assert_int_equal(ix_obj_get(r, "a/manifest|1:2:3:4", &b, &n), 0);
+    assert_int_equal(n, 6);
+    assert_memory_equal(b, "<MPD/>", 6);
+    assert_int_equal(ix_obj_get(r, longkey, &b, &n), 0);
+    assert_memory_equal(b, "long", 4);
+    longkey[1000] = 'x';        /* same length, other bytes: another key */
+    assert_int_equal(ix_obj_get(r, longkey, &b, &n), -ENOENT);
+    assert_int_equal(ix_obj_get(r, "a/manifest|1:2:3:5", &b, &n), -ENOENT);
+    ix_read_end(r);
+    ix_stats_t st;
+    assert_int_equal(ix_stats(ix, &st), 0);
+    assert_int_equal(st.object_entries, 2);
+    assert_int_equal(st.object_bytes, 10);
+    assert_int_equal(st.hits, 2);
+    assert_int_equal(st.misses, 2);
+    assert_int_equal(ix_clear(ix), 0);
+    assert_int_equal(ix_stats(ix, &st), 0);
+    assert_int_equal(st.object_entries, 0);
+    ix_close(ix);
+}
+
+static uint32_t fake_now;
+static uint32_t fake_clock(void)
+{
+    return fake_now;
+}
+
+/* The stamp of object `key`, 0 when it has none. */
+static uint32_t stamp_of(ix_t *ix, const char *key)
+{
+    dbkey_t k;
+    ix_file_key_t fk = obj_key(key);
+    uint8_t sk[1 + HASH_LEN];
+    MDB_txn *txn;
+    MDB_val kv = { sizeof sk, sk }, v;
+    uint32_t when = 0;
+    key_encode(&fk, ix->maxkey, &k);
+    stamp_key('o', k.b, k.len, sk);
+    assert_int_equal(mdb_txn_begin(ix->env, NULL, MDB_RDONLY, &txn), 0);
+    if (mdb_get(txn, ix->stamps, &kv, &v) == 0)
+        when = get_be32(v.mv_data);
+    mdb_txn_abort(txn);
+    return when;
+}
+
+static int obj_present(ix_t *ix, const char *key)
+{
+    ix_read_t *r;
+    const void *b;
+    size_t n;
+    assert_int_equal(ix_read_begin(ix, &r), 0);
+    int rc = ix_obj_get(r, key, &b, &n);
+    ix_read_end(r);
+    return rc == 0;
+}
+
+/* Least recently used eviction by the writer: a hit is stamped (without the reader writing),
+ * and when the map passes EVICT_HIGH the oldest stamps go first. */
+static void test_eviction(void **state)
+{
+    (void)state;
+    enum { MAPSZ = 2 << 20, VAL = 200 << 10 };
+    static uint8_t val[VAL];
+    ix_t *ix = open_ix(tmpdir, MAPSZ);
+    ix_read_t *r;
+    const void *b;
+    size_t n;
+
+    now_s = fake_clock;
+    ix_set_async(ix, true);
+    fake_now = 1000;
+    assert_int_equal(ix_obj_put(ix, "B", val, VAL), 0);
+    assert_int_equal(ix_obj_put(ix, "C", val, VAL), 0);
+    assert_int_equal(ix_flush(ix), 0);
+    fake_now = 2000;
+    assert_int_equal(ix_obj_put(ix, "A", val, VAL), 0);
+    assert_int_equal(ix_flush(ix), 0);
+    assert_int_equal(stamp_of(ix, "B"), 1000);
+    fake_now = 3000;
+    assert_int_equal(ix_read_begin(ix, &r), 0);
+    assert_int_equal(ix_obj_get(r, "B", &b, &n), 0);    /* a hit: remembered, not written */
+    ix_read_end(r);
+    assert_int_equal(stamp_of(ix, "B"), 1000);
+    assert_int_equal(ix_obj_put(ix, "D", val, VAL), 0); /* the writer stamps B with it */
+    assert_int_equal(ix_flush(ix), 0);
+    assert_int_equal(stamp_of(ix, "B"), 3000);
+    fake_now = 4000;
+    char name[16];
+    for (int i = 0; i < 6; i++) {
+        snprintf(name, sizeof name, "N%d", i);
+        assert_int_equal(ix_obj_put(ix, name, val, VAL), 0);
+        assert_int_equal(ix_flush(ix), 0);
+    }
+    ix_stats_t st;
+    assert_int_equal(ix_stats(ix, &st), 0);
+    assert_true(st.evicted >= 2);
+    assert_true(st.used_bytes <= (uint64_t)(MAPSZ * EVICT_HIGH));
+    assert_false(obj_present(ix, "C"));                 /* the oldest went first */
+    assert_false(obj_present(ix, "A"));
+    assert_true(obj_present(ix, "N5"));                 /* the newest stayed */
+    now_s = clock_real;
+    ix_close(ix);
+}
+
+/* A batch that does not fit the map: the writer evicts old entries and writes it. */
+static void test_eviction_map_full(void **state)
+{
+    (void)state;
+    enum { MAPSZ = 1 << 20, VAL = 300 << 10 };
+    static uint8_t val[VAL];
+    ix_t *ix = open_ix(tmpdir, MAPSZ);
+    now_s = fake_clock;
+    fake_now = 100;
+    assert_int_equal(ix_obj_put(ix, "old1", val, VAL), 0);  /* synchronous: no writer yet */
+    assert_int_equal(ix_obj_put(ix, "old2", val, VAL), 0);
+    ix_set_async(ix, true);
+    fake_now = 200;
+    assert_int_equal(ix_obj_put(ix, "new1", val, VAL), 0);
+    assert_int_equal(ix_obj_put(ix, "new2", val, VAL), 0);
+    assert_int_equal(ix_flush(ix), 0);                  /* no -ENOSPC: evicted instead */
+    assert_true(obj_present(ix, "new1"));
+    assert_true(obj_present(ix, "new2"));
+    assert_false(obj_present(ix, "old1"));
+    now_s = clock_real;
+    ix_close(ix);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -628,6 +770,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_aux, setup, teardown),
         cmocka_unit_test_setup_teardown(test_async_puts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_async_map_full, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_objects, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_eviction, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_eviction_map_full, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
