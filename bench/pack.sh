@@ -113,6 +113,68 @@ check_ratio "TS:" ts "$hls_rate" "$TS_TARGET" "ffmpeg hls"
 open=$(grep '^asset ' "$tmp/pack")
 note "first request on a fresh cache (parses the asset): $(field open_ms "$open") ms"
 
+# ---- encryption: clear and encrypted segments of the same asset, in one run ----------------
+# keys= with a CPIX of one content key (random, made here) for every track: the asset is
+# protected; --keys also sets allow_clear, so the clear names stay and both are measured by
+# the same process, one after the other.
+keys=$tmp/keys
+mkdir -p "$keys"
+kid=$(python3 -c 'import uuid; print(uuid.uuid4())')
+cat >"$keys/${ASSET%.ism}.cpix.xml" <<EOF
+<?xml version="1.0" encoding="UTF-8"?>
+<cpix:CPIX xmlns:cpix="urn:dashif:org:cpix" xmlns:pskc="urn:ietf:params:xml:ns:keyprov:pskc"
+           contentId="bench" version="2.3">
+  <cpix:ContentKeyList><cpix:ContentKey kid="$kid"><cpix:Data><pskc:Secret>
+    <pskc:PlainValue>$(openssl rand -base64 16)</pskc:PlainValue>
+  </pskc:Secret></cpix:Data></cpix:ContentKey></cpix:ContentKeyList>
+  <cpix:DRMSystemList>
+    <cpix:DRMSystem kid="$kid" systemId="edef8ba9-79d6-4ace-a3c8-27dcd51d21ed"/>
+    <cpix:DRMSystem kid="$kid" systemId="9a04f079-9840-4286-ab92-e65be0885f95"/>
+  </cpix:DRMSystemList>
+</cpix:CPIX>
+EOF
+"$PACK_BENCH" --cache="$tmp/cache" --keys="$(realpath "$keys")" --runs="$PACK_RUNS" \
+    --no-manifests "$DIR" "$ASSET" >"$tmp/enc" 2>"$tmp/enc.err" ||
+    bench_fail "pack_bench --keys failed: $(head -c 500 "$tmp/enc.err")"
+echo
+echo "== encryption: $DIR/$ASSET, clear and encrypted segments in one run (one core) =="
+printf "$row_fmt" what files MB 'cpu ms' 'wall ms' 'MB/s cpu' 'vs clear'
+# enc_line KIND: "files bytes wall_ms cpu_ms" of KIND in the --keys run
+enc_line() {
+    local l
+    l=$(grep "^seg $1 " "$tmp/enc")
+    echo "$(field files "$l") $(field bytes "$l") $(field wall_ms "$l") $(field cpu_ms "$l")"
+}
+# enc_rate KIND: its MB/s (cpu), empty when it was not measured
+enc_rate() {
+    grep -q "^seg $1 " "$tmp/enc" || return 0
+    local files bytes wall cpu
+    read -r files bytes wall cpu <<<"$(enc_line "$1")"
+    mbps "$bytes" "$cpu"
+}
+ENC_TARGET=0.7          # cenc (CMAF) and AES-128 (TS) at least this share of clear MB/s
+for base in cmaf ts ts-v3 smooth; do
+    clear=$(enc_rate "$base")
+    [ -n "$clear" ] || continue
+    row "$base (clear)" "$(enc_line "$base")"
+    for kind in $(grep -o "^seg $base+[^ ]*" "$tmp/enc" | cut -d' ' -f2); do
+        rate=$(enc_rate "$kind")
+        ratio=$(calc 'sprintf("%.2f", r / c)' r="$rate" c="$clear")
+        printf "$row_fmt" "$kind" "$(field files "$(grep "^seg $kind " "$tmp/enc")")" "" "" "" \
+            "$(calc 'sprintf("%.1f", x)' x="$rate")" "${ratio}x"
+        case $kind in
+        cmaf+cenc|ts+cbc)
+            if is_true 'r >= t * c' r="$rate" t="$ENC_TARGET" c="$clear"; then
+                verdict MET "$kind: ${ratio}x clear $base MB/s (target >= ${ENC_TARGET}x)"
+            else
+                verdict MISSED "$kind: ${ratio}x clear $base MB/s (target >= ${ENC_TARGET}x)"
+            fi ;;
+        esac
+    done
+done
+grep -q '^seg cmaf+cenc ' "$tmp/enc" || verdict MISSED "no cmaf+cenc segments were measured"
+grep -q '^seg ts+cbc ' "$tmp/enc" || verdict MISSED "no ts+cbc (AES-128) segments were measured"
+
 # ---- manifests -----------------------------------------------------------------------------
 echo
 mfmt='%-72s %8s %9s %9s  %s\n'

@@ -2,9 +2,12 @@
  * pack_bench: packaging throughput of one asset, inside one process (what one
  * ismfs request costs, without FUSE and without a process start per segment).
  *
- *   pack_bench [--cache=DIR] [--runs=N] [--manifest-runs=N] [--only=WHAT] SRC ASSET.ism
+ *   pack_bench [--cache=DIR] [--keys=DIR] [--runs=N] [--manifest-runs=N] [--only=WHAT]
+ *              [--no-manifests] SRC ASSET.ism
  *
- * (--only=cmaf|ts|ts-v3|smooth|manifests: measure that alone, e.g. under a profiler)
+ * (--only=KIND|manifests: measure that alone, e.g. under a profiler; --keys=DIR: the
+ * mount's keys= (CPIX documents), with allow_clear, so that the clear and the encrypted
+ * segments of a protected asset are measured in the same run)
  *
  * Lists every virtual file of SRC/ASSET.ism through the view (fs_view_list, as
  * `ismfs ls` does: not timed), then for each kind of segment generates every
@@ -20,7 +23,8 @@
  *   seg KIND files=N bytes=B cpu_ms=C wall_ms=W
  *   manifest NAME bytes=B runs=N first_ms=F median_ms=M max_ms=X
  * KIND: cmaf (init + media segments, every track), ts (m3u8-aapl, every track),
- * ts-v3 (m3u8-aapl-v3: video with the default audio muxed), smooth.
+ * ts-v3 (m3u8-aapl-v3: video with the default audio muxed), smooth; an encrypted
+ * segment's kind is that name, '+' and its encryption= value (cmaf+cenc, ts+cbc, ...).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -63,15 +67,43 @@ static void names_free(names_t *l)
     free(l->v);
 }
 
-enum { K_CMAF, K_TS, K_TS_V3, K_SMOOTH, K_COUNT };
-static const char *const kind_names[K_COUNT] = { "cmaf", "ts", "ts-v3", "smooth" };
+/* Kinds of segment: a format, and the encryption when there is one ("cmaf+cenc"). */
+enum { KINDS_MAX = 32 };
 
 typedef struct {
     const char *prefix;         /* "ASSET.ism/" or "ASSET.ism/QualityLevels(B)/" */
-    names_t segs[K_COUNT];
+    char kind[KINDS_MAX][40];   /* kind names, in the order first met */
+    names_t segs[KINDS_MAX];
+    size_t kinds;
     names_t manifests;          /* top-level manifests and per-track playlists */
     names_t dirs;               /* QualityLevels(B) */
 } listing_t;
+
+static int kind_of(listing_t *l, const char *name)
+{
+    const char *base = strstr(name, "format=cmaf") ? "cmaf"
+                     : strstr(name, "format=m3u8-aapl-v3") ? "ts-v3"
+                     : strstr(name, "format=m3u8-aapl") ? "ts"
+                     : strstr(name, "format=") ? NULL : "smooth";
+    const char *enc = strstr(name, "encryption=");
+    char k[40];
+    if (!base)
+        return -1;
+    if (enc) {
+        enc += strlen("encryption=");
+        int n = (int)strcspn(enc, ",)");
+        snprintf(k, sizeof k, "%s+%.*s", base, n, enc);
+    } else {
+        snprintf(k, sizeof k, "%s", base);
+    }
+    for (size_t i = 0; i < l->kinds; i++)
+        if (strcmp(l->kind[i], k) == 0)
+            return (int)i;
+    if (l->kinds == KINDS_MAX)
+        return -1;
+    snprintf(l->kind[l->kinds], sizeof l->kind[0], "%s", k);
+    return (int)l->kinds++;
+}
 
 static int classify(void *p, const char *name, const fs_object_t *obj)
 {
@@ -86,10 +118,7 @@ static int classify(void *p, const char *name, const fs_object_t *obj)
         return names_add(&l->manifests, path) < 0;
     if (strncmp(name, "Fragments(", 10) != 0)
         return 0;
-    int k = strstr(name, "format=cmaf") ? K_CMAF
-          : strstr(name, "format=m3u8-aapl-v3") ? K_TS_V3
-          : strstr(name, "format=m3u8-aapl") ? K_TS
-          : strstr(name, "format=") ? -1 : K_SMOOTH;
+    int k = kind_of(l, name);
     return k >= 0 && names_add(&l->segs[k], path) < 0;
 }
 
@@ -162,7 +191,7 @@ static int list(fs_ctx_t *ctx, const char *vpath, listing_t *l)
 int main(int argc, char **argv)
 {
     fs_options_t opt = { .cache_size = 1ull << 30, .fragment_ms = 2000 };
-    int runs = 3, manifest_runs = 21, nargs = 0, status = 1;
+    int runs = 3, manifest_runs = 21, nargs = 0, status = 1, manifests = 1;
     const char *args[2] = { NULL, NULL }, *only = NULL;
 
     for (int i = 1; i < argc; i++) {
@@ -174,14 +203,19 @@ int main(int argc, char **argv)
             manifest_runs = atoi(argv[i] + 16);
         else if (strncmp(argv[i], "--only=", 7) == 0)
             only = argv[i] + 7;
+        else if (strncmp(argv[i], "--keys=", 7) == 0)
+            opt.keys_dir = argv[i] + 7, opt.allow_clear = 1;
+        else if (strcmp(argv[i], "--no-manifests") == 0)
+            manifests = 0;
         else if (argv[i][0] != '-' && nargs < 2)
             args[nargs++] = argv[i];
         else
             nargs = 3;
     }
     if (nargs != 2 || runs < 1 || manifest_runs < 1) {
-        fprintf(stderr, "usage: pack_bench [--cache=DIR] [--runs=N] [--manifest-runs=N] "
-                        "[--only=cmaf|ts|ts-v3|smooth|manifests] SRC ASSET.ism\n");
+        fprintf(stderr, "usage: pack_bench [--cache=DIR] [--keys=DIR] [--runs=N] "
+                        "[--manifest-runs=N] [--only=KIND|manifests] [--no-manifests] "
+                        "SRC ASSET.ism\n");
         return 2;
     }
     xmlInitParser();
@@ -217,10 +251,10 @@ int main(int argc, char **argv)
     if (!(t = malloc((size_t)maxn * sizeof *t)) || !(c = malloc((size_t)maxn * sizeof *c)))
         goto out;
 
-    for (int k = 0; k < K_COUNT; k++) {
+    for (size_t k = 0; k < l.kinds; k++) {
         const names_t *s = &l.segs[k];
         uint64_t bytes = 0;
-        if (!s->n || (only && strcmp(only, kind_names[k]) != 0))
+        if (!s->n || (only && strcmp(only, l.kind[k]) != 0))
             continue;
         for (int r = 0; r < runs; r++) {
             double w = now_ms(CLOCK_MONOTONIC), cpu = now_ms(CLOCK_PROCESS_CPUTIME_ID);
@@ -234,12 +268,13 @@ int main(int argc, char **argv)
             c[r] = now_ms(CLOCK_PROCESS_CPUTIME_ID) - cpu;
             t[r] = now_ms(CLOCK_MONOTONIC) - w;
         }
-        printf("seg %s files=%zu bytes=%" PRIu64 " cpu_ms=%.3f wall_ms=%.3f\n", kind_names[k],
+        printf("seg %s files=%zu bytes=%" PRIu64 " cpu_ms=%.3f wall_ms=%.3f\n", l.kind[k],
                s->n, bytes, median(c, runs), median(t, runs));
         fflush(stdout);
     }
 
-    for (size_t i = 0; i < l.manifests.n && (!only || strcmp(only, "manifests") == 0); i++) {
+    for (size_t i = 0; manifests && i < l.manifests.n && (!only || strcmp(only, "manifests") == 0);
+         i++) {
         int64_t bytes = 0;
         double mx = 0, sum = 0;
         int r = 0;
@@ -264,7 +299,7 @@ out:
 out_noctx:
     free(t);
     free(c);
-    for (int k = 0; k < K_COUNT; k++)
+    for (size_t k = 0; k < l.kinds; k++)
         names_free(&l.segs[k]);
     names_free(&l.manifests);
     names_free(&l.dirs);

@@ -325,13 +325,20 @@ enum {
     SAES_AUDIO_LEADER = 16,
 };
 
+/* The one place the rule lives: coded slices (nal_unit_type 1, 5) with more than a
+ * block after the leader; anything shorter would have no block to encrypt. */
+static bool saes_protected(const uint8_t *nal, size_t n)
+{
+    unsigned type = n ? nal[0] & 0x1f : 0;
+    return (type == 1 || type == 5) && n > SAES_NAL_LEADER + CR_AES_BLOCK;
+}
+
 int cr_aes_saes_nal(cr_aes_t *c, const uint8_t iv[16], uint8_t *nal, size_t n)
 {
     int rc;
     if ((rc = check_mode(c, true, "SAMPLE-AES")) < 0)
         return rc;
-    unsigned type = n ? nal[0] & 0x1f : 0;
-    if ((type != 1 && type != 5) || n <= SAES_NAL_LEADER + CR_AES_BLOCK)
+    if (!saes_protected(nal, n))
         return 0;
     if ((rc = set_iv(c, iv)) < 0)
         return rc;
@@ -349,6 +356,25 @@ int cr_aes_saes_nal(cr_aes_t *c, const uint8_t iv[16], uint8_t *nal, size_t n)
         left -= k;
     }
     return 1;
+}
+
+int cr_aes_saes_nal_write(cr_aes_t *c, const uint8_t iv[16], const uint8_t *in, size_t n,
+                          uint8_t *scratch, wr_t *w)
+{
+    int rc;
+    if ((rc = check_mode(c, true, "SAMPLE-AES")) < 0)
+        return rc;
+    /* units left clear go out as they are, not escaped once more: the client removes
+     * emulation prevention only from the units it decrypts */
+    if (!saes_protected(in, n)) {
+        wr_bytes(w, in, n);
+        return w->err;
+    }
+    memcpy(scratch, in, n);
+    if ((rc = cr_aes_saes_nal(c, iv, scratch, n)) < 0)
+        return rc;
+    cr_aes_nal_escape(w, scratch, n);
+    return w->err;
 }
 
 int cr_aes_saes_audio(cr_aes_t *c, const uint8_t iv[16], uint8_t *frame, size_t n, size_t hdr)

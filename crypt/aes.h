@@ -128,12 +128,13 @@ int cr_aes_hls_final(cr_aes_t *c, wr_t *w);
  */
 
 /*
- * One H.264 NAL unit `nal[0..n)` as carried in the byte stream (from the
- * nal_unit_type byte, emulation prevention bytes included, no start code or
- * length prefix), in place: types 1 and 5 only; the type byte and the 31 bytes
- * after it stay clear; then, while more than 16 bytes remain, one 16-byte block
- * is encrypted and up to 144 bytes (9 blocks) after it stay clear. So a unit of
- * 48 bytes or fewer is wholly clear, and the last 1 to 16 bytes always are.
+ * One H.264 NAL unit `nal[0..n)` as stored in the sample (from the nal_unit_type
+ * byte, the encoder's emulation prevention bytes included, no start code or length
+ * prefix), in place. This is the one statement of the rule (crypt/subsample.c
+ * counts with it): types 1 and 5 only; the type byte and the 31 bytes after it
+ * stay clear; then, while more than 16 bytes remain, one 16-byte block is
+ * encrypted and up to 144 bytes (9 blocks) after it stay clear. So a unit of 48
+ * bytes or fewer is wholly clear, and the last 1 to 16 bytes always are.
  * Returns 1 when the unit was encrypted: it must then be written with
  * cr_aes_nal_escape() (the cipher text may hold start code patterns; the
  * decoder removes one level of emulation prevention before decrypting, so the
@@ -141,6 +142,23 @@ int cr_aes_hls_final(cr_aes_t *c, wr_t *w);
  * (write it unchanged); -EINVAL (mode) or -EIO.
  */
 int cr_aes_saes_nal(cr_aes_t *c, const uint8_t iv[16], uint8_t *nal, size_t n);
+
+/*
+ * One H.264 NAL unit in[0..n), as the TS writer emits it, written through w in its
+ * SAMPLE-AES form: a unit cr_aes_saes_nal() protects is copied to scratch (n bytes of
+ * caller memory), encrypted there and written with cr_aes_nal_escape() over the whole
+ * unit; any other unit is written as it is. The plain text is the unit as stored, with
+ * the encoder's own emulation prevention bytes: a decrypting client (Apple's spec,
+ * ffmpeg's hls_sample_encryption.c remove_scep_3_bytes) removes one level of emulation
+ * prevention from the whole unit, decrypts, and hands the result to the decoder, so
+ * the unit must come back exactly as stored (shaka-packager encrypts the same bytes
+ * and re-escapes the unit, EscapeNalByteSequence). The escaped size depends on the
+ * cipher text, so in count mode the unit is encrypted too (into scratch) and only w
+ * counts. in is not changed.
+ * Returns 0, w->err (-ENOSPC), or as cr_aes_saes_nal (-EINVAL, -EIO).
+ */
+int cr_aes_saes_nal_write(cr_aes_t *c, const uint8_t iv[16], const uint8_t *in, size_t n,
+                          uint8_t *scratch, wr_t *w);
 
 /*
  * One audio frame `frame[0..n)` in place: the first hdr bytes (the ADTS header, 7

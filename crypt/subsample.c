@@ -1215,23 +1215,20 @@ int cr_subsample_init(const pk_track_t *t, uint32_t scheme, arena_t *a,
 
 #define READ_CHUNK (1u << 20)
 
-int cr_subsample_counts(const pk_track_t *t, uint32_t scheme, const pk_source_t *src,
-                        arena_t *a, uint16_t **out)
-{
-    cr_subsample_ctx_t *c;
-    uint8_t *buf = NULL;
-    int rc = cr_subsample_init(t, scheme, a, &c);
-    if (rc < 0)
-        return rc;
-    uint16_t *counts = arena_calloc(a, t->sample_count ? t->sample_count : 1, sizeof *counts);
-    if (!counts)
-        return -ENOMEM;
-    if (c->kind == KIND_AUDIO) {
-        *out = counts;                              /* no subsample lists: nothing to read */
-        return 0;
-    }
+/* What a pass over a track does with sample i (size bytes at p): 0 or a negative errno. */
+typedef int (*each_fn)(void *ctx, uint32_t i, const uint8_t *p, size_t size);
 
+/*
+ * Gives every sample of t to fn, in order, read through src: samples that follow each
+ * other in the file in reads of up to READ_CHUNK bytes (more for a larger sample), into
+ * a buffer malloc'd and freed here. -EBADMSG (logged) for a sample past the end of src.
+ */
+static int each_sample(const pk_track_t *t, const pk_source_t *src, each_fn fn, void *ctx)
+{
+    uint8_t *buf;
     size_t cap = READ_CHUNK;
+    int rc = 0;
+
     for (uint32_t i = 0; i < t->sample_count; i++) {
         const pk_sample_t *s = &t->samples[i];
         if (s->pos > src->size || s->size > src->size - s->pos) {
@@ -1245,7 +1242,7 @@ int cr_subsample_counts(const pk_track_t *t, uint32_t scheme, const pk_source_t 
     }
     if (!(buf = malloc(cap)))
         return -ENOMEM;
-    for (uint32_t i = 0; i < t->sample_count;) {
+    for (uint32_t i = 0; i < t->sample_count && rc == 0;) {
         /* one read for a run of samples that follow each other in the file */
         uint64_t pos = t->samples[i].pos;
         size_t len = t->samples[i].size;
@@ -1254,29 +1251,113 @@ int cr_subsample_counts(const pk_track_t *t, uint32_t scheme, const pk_source_t 
                t->samples[end].size <= cap - len)
             len += t->samples[end++].size;
         if (len && (rc = src->read(src->ctx, buf, len, pos)) < 0)
-            goto out;
-        for (size_t off = 0; i < end; i++) {
-            c->sample = i;
-            if ((rc = cr_subsample_count(c, buf + off, t->samples[i].size)) < 0)
-                goto out;
-            counts[i] = (uint16_t)rc;
+            break;
+        rc = 0;
+        for (size_t off = 0; i < end && rc == 0; i++) {
+            rc = fn(ctx, i, buf + off, t->samples[i].size);
             off += t->samples[i].size;
         }
     }
-    rc = 0;
-    *out = counts;
-out:
     free(buf);
     return rc;
 }
 
-/* ---- Apple SAMPLE-AES ------------------------------------------------------- */
+typedef struct {
+    cr_subsample_ctx_t *c;
+    uint16_t *counts;
+} count_pass_t;
 
-size_t cr_sample_aes_nal_protected(uint8_t nal_header, size_t nal_size)
+static int count_one(void *ctx, uint32_t i, const uint8_t *p, size_t size)
 {
-    unsigned type = nal_header & 0x1fu;
-    if ((type != 1 && type != 5) || nal_size <= 48)
-        return 0;
-    /* whole blocks from the leader on, the last 1 to 16 bytes left over */
-    return (nal_size - CR_SAMPLE_AES_LEADER - 1) / 16 * 16;
+    count_pass_t *cp = ctx;
+    cp->c->sample = i;
+    int rc = cr_subsample_count(cp->c, p, size);
+    if (rc < 0)
+        return rc;
+    cp->counts[i] = (uint16_t)rc;
+    return 0;
+}
+
+int cr_subsample_counts(const pk_track_t *t, uint32_t scheme, const pk_source_t *src,
+                        arena_t *a, uint16_t **out)
+{
+    count_pass_t cp;
+    int rc = cr_subsample_init(t, scheme, a, &cp.c);
+    if (rc < 0)
+        return rc;
+    if (!(cp.counts = arena_calloc(a, t->sample_count ? t->sample_count : 1, sizeof *cp.counts)))
+        return -ENOMEM;
+    /* audio has no subsample lists: nothing to read */
+    if (cp.c->kind != KIND_AUDIO && (rc = each_sample(t, src, count_one, &cp)) < 0)
+        return rc;
+    *out = cp.counts;
+    return 0;
+}
+
+/* ---- Apple SAMPLE-AES --------------------------------------------------------- */
+
+typedef struct {
+    const pk_track_t *t;
+    const char *name;
+    cr_aes_t *aes;
+    const uint8_t *iv;
+    uint8_t *scratch;           /* as long as the longest sample */
+    uint32_t *growth;
+} saes_pass_t;
+
+static int grow_one(void *ctx, uint32_t i, const uint8_t *p, size_t size)
+{
+    saes_pass_t *sp = ctx;
+    unsigned nls = sp->t->nal_length_size;
+    rd_t r = rd_init(p, size);
+    uint64_t extra = 0;
+    int rc;
+
+    while (rd_left(&r)) {
+        size_t at = (size_t)(r.p - p);
+        uint32_t len = nls == 1 ? rd_u8(&r) : nls == 2 ? rd_u16(&r) : rd_u32(&r);
+        if (r.err || len > rd_left(&r)) {
+            PK_ERROR("%s: track %u sample %u: NAL unit at offset %zu passes the end of the "
+                     "sample (%zu bytes)", sp->name, sp->t->id, i, at, size);
+            return -EBADMSG;
+        }
+        wr_t w = wr_counter();
+        if ((rc = cr_aes_saes_nal_write(sp->aes, sp->iv, r.p, len, sp->scratch, &w)) < 0)
+            return rc;
+        extra += w.pos - len;
+        rd_skip(&r, len);
+    }
+    /* escaping adds at most one byte per two (00 00 00 00: 00 00 03 00 00 03), and a
+     * sample is at most 2^32 - 1 bytes, so this holds */
+    sp->growth[i] = (uint32_t)extra;
+    return 0;
+}
+
+int cr_subsample_saes_growth(const pk_track_t *t, cr_aes_t *c, const uint8_t iv[16],
+                             const pk_source_t *src, arena_t *a, uint32_t **out)
+{
+    saes_pass_t sp = { .t = t, .name = src->name ? src->name : "?", .aes = c, .iv = iv };
+    uint32_t biggest = 0;
+    int rc;
+
+    if (t->type != PK_TRACK_VIDEO || (t->fourcc != FOURCC('a','v','c','1') &&
+                                      t->fourcc != FOURCC('a','v','c','3'))) {
+        PK_ERROR("%s: track %u: SAMPLE-AES in TS covers H.264 video only", sp.name, t->id);
+        return -ENOTSUP;
+    }
+    if (t->nal_length_size != 1 && t->nal_length_size != 2 && t->nal_length_size != 4) {
+        PK_ERROR("%s: track %u: NAL length size %u", sp.name, t->id, t->nal_length_size);
+        return -EBADMSG;
+    }
+    for (uint32_t i = 0; i < t->sample_count; i++)
+        if (t->samples[i].size > biggest)
+            biggest = t->samples[i].size;
+    if (!(sp.growth = arena_calloc(a, t->sample_count ? t->sample_count : 1,
+                                   sizeof *sp.growth)) ||
+        !(sp.scratch = arena_alloc(a, biggest ? biggest : 1)))
+        return -ENOMEM;
+    if ((rc = each_sample(t, src, grow_one, &sp)) < 0)
+        return rc;
+    *out = sp.growth;
+    return 0;
 }

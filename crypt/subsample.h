@@ -30,8 +30,9 @@
  * state lives in the cr_subsample_ctx_t: give it the samples of a track in decode
  * order, from a sync sample on (a fragment does), and one context per thread.
  *
- * The SAMPLE-AES rule of Apple's HLS TS encryption is different (no slice header
- * parse, a fixed 32-byte leader): cr_sample_aes_nal_protected() below.
+ * Apple's SAMPLE-AES for H.264 in TS has a rule of its own (no slice header parse, a
+ * fixed 32-byte leader, crypt/aes.h cr_aes_saes_nal); cr_subsample_saes_growth() below
+ * works out what it does to each sample's size.
  */
 #ifndef CR_SUBSAMPLE_H
 #define CR_SUBSAMPLE_H
@@ -39,6 +40,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "aes.h"
 #include "../pack/arena.h"
 #include "../pack/media.h"
 #include "../pack/source.h"
@@ -112,16 +114,24 @@ int cr_subsample_counts(const pk_track_t *t, uint32_t scheme, const pk_source_t 
                         arena_t *a, uint16_t **out);
 
 /*
- * Apple SAMPLE-AES for H.264 in MPEG-2 TS (HLS_Sample_Encryption 2.2): for one NAL
- * unit of nal_size bytes (from the NAL header byte `nal_header`, emulation
- * prevention bytes included, no start code or length prefix), the number of bytes
- * from byte CR_SAMPLE_AES_LEADER on over which the 1:9 pattern applies (a first
- * 16-byte block encrypted, 9 clear, and so on, CBC restarted per NAL unit); 0 when
- * the unit stays wholly clear. Only nal_unit_type 1 and 5 are protected, and only
- * units of more than 48 bytes. The result is a multiple of 16 that leaves 1 to 16
- * trailing bytes clear ("while (bytes_remaining() > 16)").
+ * Apple SAMPLE-AES (HLS_Sample_Encryption 2.2) of H.264 track t, as the TS writer emits
+ * it: (*out)[i] is the number of bytes sample i grows by when each of its NAL units is
+ * written with cr_aes_saes_nal_write() (the emulation prevention its protected units
+ * need after encryption; length fields, start codes and parameter sets are the same in
+ * both forms and not counted). With them a SAMPLE-AES segment's size and continuity
+ * counters come from the sample table, as a clear one's do. c: a CR_AES_CBC_ENCRYPT
+ * context of the track's key, iv its constant IV. Reads every sample through src in
+ * order, as cr_subsample_counts does; the array (t->sample_count entries) comes from a.
+ *
+ * The growth depends on the cipher text: a cache key must name the key and IV, not only
+ * the file and track. Cache format: the array as is, host-endian uint32_t,
+ * t->sample_count of them (4 * sample_count bytes).
+ *
+ * Returns 0 and sets *out; -ENOTSUP (not an H.264 video track: logged); -EBADMSG (a NAL
+ * length passing the end of its sample, a sample past the end of src: logged); the
+ * error of src->read or of cr_aes_saes_nal_write; -ENOMEM.
  */
-#define CR_SAMPLE_AES_LEADER 32u
-size_t cr_sample_aes_nal_protected(uint8_t nal_header, size_t nal_size);
+int cr_subsample_saes_growth(const pk_track_t *t, cr_aes_t *c, const uint8_t iv[16],
+                             const pk_source_t *src, arena_t *a, uint32_t **out);
 
 #endif

@@ -22,6 +22,8 @@ typedef struct fs_asset {
     int err;                    /* a build that failed (-EIO): remembered, so that a broken
                                  * asset is logged once per version, not once per request */
     struct timespec newest;     /* newest mtime of the .ism and its media */
+    uint64_t version;           /* hash of the identities of the .ism and its media: the
+                                 * object cache's keys carry it (a changed source, new keys) */
     /* private to fs/assets.c */
     arena_t *arena;
     struct fs_asset_id *ids;

@@ -8,10 +8,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <elf.h>
+#include <link.h>
+
 #include "../pack/log.h"
 #include "assets.h"
 #include "filters.h"
 #include "keys.h"
+#include "version.h"
 
 int fs_req_begin(fs_ctx_t *ctx, fs_req_t *req)
 {
@@ -22,6 +26,7 @@ int fs_req_begin(fs_ctx_t *ctx, fs_req_t *req)
     req->copy_media = 0;
     req->failed = NULL;
     req->keys = NULL;
+    req->aux = NULL;
     req->arena = arena_new();
     return req->arena ? 0 : -ENOMEM;
 }
@@ -34,10 +39,48 @@ void fs_req_end(fs_req_t *req)
     req->rd = NULL;
 }
 
+void fs_req_unpin(fs_req_t *req)
+{
+    ix_read_end(req->rd);
+    req->rd = NULL;
+}
+
+/* dl_iterate_phdr callback: the NT_GNU_BUILD_ID note of the main program, as hex. */
+static int find_build_id(struct dl_phdr_info *info, size_t size, void *data)
+{
+    char *out = data;
+    (void)size;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_NOTE)
+            continue;
+        const uint8_t *p = (const uint8_t *)(info->dlpi_addr + ph->p_vaddr);
+        const uint8_t *end = p + ph->p_memsz;
+        while (p + sizeof(ElfW(Nhdr)) <= end) {
+            const ElfW(Nhdr) *n = (const ElfW(Nhdr) *)p;
+            const uint8_t *name = p + sizeof *n;
+            const uint8_t *desc = name + ((n->n_namesz + 3) & ~3u);
+            if (desc + n->n_descsz > end)
+                break;
+            if (n->n_type == NT_GNU_BUILD_ID && n->n_namesz == 4 && memcmp(name, "GNU", 4) == 0) {
+                size_t k = 0;
+                for (uint32_t b = 0; b < n->n_descsz && k + 3 <= 48; b++)
+                    k += (size_t)snprintf(out + k, 48 - k, "%02x", desc[b]);
+                return 1;
+            }
+            p = desc + ((n->n_descsz + 3) & ~3u);
+        }
+    }
+    return 1;                   /* the first object is the main program: stop there */
+}
+
 int fs_ctx_open(fs_ctx_t *ctx, const char *src_root, const fs_options_t *opt)
 {
     memset(ctx, 0, sizeof *ctx);
     ctx->opt = *opt;
+    dl_iterate_phdr(find_build_id, ctx->build);
+    if (!ctx->build[0])
+        snprintf(ctx->build, sizeof ctx->build, "%s %s %s", ISMFS_VERSION, __DATE__, __TIME__);
     ctx->src_fd = open(src_root, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (ctx->src_fd < 0) {
         int rc = -errno;

@@ -24,6 +24,8 @@ typedef struct {
     int allow_clear;            /* allow_clear : serve clear outputs of protected assets */
     char *playready_la_url;     /* playready_la_url= : LA_URL of built PlayReady headers, or
                                  * NULL; outlives the context */
+    char *key_uri;              /* key_uri= : HLS AES-128 key URL template ({kid}: the KID as
+                                 * UUID text), or NULL (fs/keys.h); outlives the context */
 } fs_options_t;
 
 typedef struct {
@@ -37,6 +39,9 @@ typedef struct {
     struct fs_asset_cache *assets;   /* built assets shared by requests (fs/assets.c) */
     struct fs_filter_cache *filters; /* parsed filter files (fs/filters.c) */
     struct fs_key_cache *keys;       /* parsed CPIX documents (fs/keys.c) */
+    char build[48];             /* this program's GNU build id (hex), else version and build
+                                 * time: object cache keys carry it, so a new build never
+                                 * serves bytes an older writer made */
 } fs_ctx_t;
 
 /*
@@ -53,6 +58,7 @@ typedef struct {
     int copy_media;             /* copy media out of the index (they outlive the request) */
     const char *failed;         /* the last source fs_media_open could not open or parse */
     struct fs_keys_memo *keys;  /* protected sources per directory seen so far (fs/keys.c) */
+    struct fs_aux_memo *aux;    /* per-track data derived from samples, so far (fs/keys.c) */
 } fs_req_t;
 
 /* Starts a request. Returns 0 or -ENOMEM. */
@@ -60,6 +66,16 @@ int fs_req_begin(fs_ctx_t *ctx, fs_req_t *req);
 
 /* Ends it: closes the read snapshot and frees the arena (and the fds on it). */
 void fs_req_end(fs_req_t *req);
+
+/*
+ * Ends the request's read snapshot early (a later index use opens a new one). For an open
+ * file of the mount: its plan lives in the arena, and a snapshot held as long as the file
+ * is open would take one of LMDB's reader slots per open file (nginx keeps thousands
+ * open) and keep LMDB from reusing pages. Only valid when nothing still in use points
+ * into the snapshot: true of view lookups (assets copy their media, fs/keys.c copies aux
+ * blobs), not of fs_media_open with copy_media unset (the inspect command).
+ */
+void fs_req_unpin(fs_req_t *req);
 
 /* Opens SRC and the cache (a cache that cannot be opened is logged and skipped).
  * Returns 0 or a negative errno (SRC missing or not a directory). */

@@ -15,7 +15,9 @@
 #include "../crypt/cpix.h"
 #include "../crypt/pssh.h"
 #include "../crypt/subsample.h"
+#include "../pack/hls.h"
 #include "../pack/log.h"
+#include "../pack/ts.h"
 #include "assets.h"
 #include "source.h"
 
@@ -43,6 +45,7 @@ typedef struct cfile {
     pthread_mutex_t lock;       /* guards memo: answers, so each is logged once */
     keymemo_t *memo;            /* [memo_count], malloc'd */
     uint32_t memo_count, memo_cap;
+    int no_uri_logged;          /* guarded by lock: a key without HLS key URI was logged */
     arena_t *arena;             /* holds the entry and the document (keys wiped at free) */
     unsigned refs;              /* guarded by the cache lock */
     int stale;                  /* out of the table; freed at the last release */
@@ -409,7 +412,7 @@ static int track_key(cfile_t *f, const pk_vtrack_t *vt, const cr_key_t **out)
 static unsigned key_schemes(const cr_key_t *k)
 {
     switch (k->scheme) {
-    case 0: return FS_KEYS_CENC | FS_KEYS_CBCS;
+    case 0: return FS_KEYS_CENC | FS_KEYS_CBCS | FS_KEYS_AES128;
     case CENC: return FS_KEYS_CENC;
     case CBCS: return FS_KEYS_CBCS;
     default: return 0;          /* cens, cbc1: not served */
@@ -627,6 +630,34 @@ unsigned fs_keys_schemes(const fs_prot_t *p)
     return p->schemes;
 }
 
+uint64_t fs_keys_version(const fs_prot_t *p)
+{
+    const cfile_t *f = p->file;
+    if (!f)
+        return 0;
+    uint64_t v[4] = { f->dev, f->ino, f->size, (uint64_t)f->mtime_ns };
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < sizeof v; i++)
+        h = (h ^ ((const uint8_t *)v)[i]) * 0x100000001b3ull;
+    return h;
+}
+
+static size_t cpix_key_uri(const cr_cpix_t *c, const cr_key_t *k, const char **uri);
+
+/* Once per document version: why its HLS AES-128 names are not there. */
+static void log_no_uri(cfile_t *f, const cr_key_t *k)
+{
+    char kid[CR_UUID_STR_SIZE];
+    pthread_mutex_lock(&f->lock);
+    if (!f->no_uri_logged)      /* a warning: the asset's other outputs are served */
+        PK_WARN("%s: no key URI for KID %s (neither a ClearKey URIExtXKey or HLSSignalingData "
+                 "nor key_uri=): its HLS AES-128 (encryption=cbc) outputs, and its SAMPLE-AES "
+                 "ones when no DRM system signals the key, are not served",
+                 f->path, cr_uuid_format(k->kid, kid));
+    f->no_uri_logged = 1;
+    pthread_mutex_unlock(&f->lock);
+}
+
 int fs_keys_asset(fs_req_t *req, const char *ism, const pk_view_t *v, fs_prot_t **out)
 {
     fs_prot_t *p;
@@ -649,12 +680,19 @@ int fs_keys_asset(fs_req_t *req, const char *ism, const pk_view_t *v, fs_prot_t 
         if (f->err)
             return -EIO;
         p->file = f;
-        p->schemes = FS_KEYS_CENC | FS_KEYS_CBCS;
+        p->schemes = FS_KEYS_CENC | FS_KEYS_CBCS | FS_KEYS_AES128;
+        const cr_key_t *no_uri = NULL;
         for (uint32_t i = 0; i < v->track_count; i++) {
             const cr_key_t *k;
             if (track_key(f, &v->tracks[i], &k) < 0)
                 return -EIO;    /* logged once per document version */
             p->schemes &= key_schemes(k);
+            if (!req->ctx->opt.key_uri && !cpix_key_uri(f->cpix, k, NULL))
+                no_uri = k;
+        }
+        if (no_uri && (p->schemes & FS_KEYS_AES128)) {
+            p->schemes &= ~FS_KEYS_AES128;
+            log_no_uri(f, no_uri);
         }
         *out = p;
         return 0;
@@ -774,6 +812,10 @@ static int systems(fs_req_t *req, fs_prot_t *p, const cr_key_t *k, uint32_t sche
                     return rc;
                 s->pssh = (pk_bytes_t){ b.p, b.len };
             }
+            if (scheme == CENC) {
+                m->drm.smooth_pro = s->pro;
+                m->drm.smooth_header = d->smooth_header;
+            }
             break;
         case CR_DRM_CLEARKEY:
             s->la_url = d->uri_ext_x_key;   /* its licence URL, when the CPIX names one */
@@ -792,6 +834,17 @@ static int systems(fs_req_t *req, fs_prot_t *p, const cr_key_t *k, uint32_t sche
     }
     if (!common && (rc = build_common(a, k->kid, &m->pssh[m->pssh_count++])) < 0)
         return rc;
+    /* Smooth has no init segment: its ProtectionHeader is the only sign of encryption a
+     * client gets, so a key the CPIX gives no PlayReady system still gets one (WRMHEADER
+     * 4.0, LA_URL from playready_la_url=); the DASH and HLS signalling stay as the CPIX says */
+    if (scheme == CENC && !m->drm.smooth_pro.len && !m->drm.smooth_header) {
+        cr_pssh_playready_t pr = { .kids = kids, .nkids = 1, .keys = keys, .scheme = scheme,
+                                   .la_url = la_url };
+        cr_pssh_blob_t b;
+        if ((rc = cr_pssh_pro_build(a, &pr, &b)) < 0)
+            return rc;
+        m->drm.smooth_pro = (pk_bytes_t){ b.p, b.len };
+    }
     m->key = k;
     m->scheme = scheme;
     m->drm.scheme = scheme;
@@ -878,43 +931,95 @@ static int ecb(cr_aes_t *ctr, const uint8_t in[16], uint8_t out[16])
     return cr_aes_cenc(ctr, in, 16, out, 16, NULL, 0);
 }
 
-/* The subsample counts of vt's track in scheme's class: from the index, else computed
- * (reading every sample once) and stored there. */
-static int counts_of(fs_req_t *req, const pk_vtrack_t *vt, uint32_t scheme,
-                     const ix_file_key_t *id, const uint16_t **out)
-{
-    const pk_track_t *t = vt->t;
-    size_t bytes = 2 * (size_t)t->sample_count;
-    ix_t *ix = req->ctx->ix;
-    char tag[IX_TAG_MAX + 1];
-    uint16_t *c;
+/*
+ * Per-track data derived from every sample of a source (subsample counts, SAMPLE-AES
+ * growth): `bytes` bytes under `tag` of the source identity `id`. Looked up in this
+ * request's memo (a directory listing asks once per fragment name), then in the index,
+ * else computed by `make` (reading every sample once) and stored in both. The result is
+ * always a copy in the request arena, so nothing of it pins the index snapshot.
+ */
+struct fs_aux_memo {
+    struct fs_aux_memo *next;
+    const char *path, *tag;
     const void *blob;
+    size_t len;
+};
+
+typedef int (*aux_make_fn)(void *ctx, void **out);
+
+static int aux_blob(fs_req_t *req, const ix_file_key_t *id, const char *tag, size_t bytes,
+                    aux_make_fn make, void *ctx, const void **out)
+{
+    ix_t *ix = req->ctx->ix;
+    struct fs_aux_memo *m;
+    const void *blob;
+    void *made;
     size_t len;
     int rc;
 
-    snprintf(tag, sizeof tag, "sub/%s/%u", scheme == CBCS ? "cbcs" : "cenc", t->id);
-    if (ix && (req->rd || ix_read_begin(ix, &req->rd) == 0) &&
-        ix_aux_get(req->rd, id, tag, &blob, &len) == 0 && len == bytes) {
-        if (((uintptr_t)blob & 1) == 0) {
-            *out = blob;        /* in the request's snapshot: valid until it ends */
+    for (m = req->aux; m; m = m->next) {
+        if (m->len == bytes && strcmp(m->tag, tag) == 0 && strcmp(m->path, id->path) == 0) {
+            *out = m->blob;
             return 0;
         }
-        if (!(c = arena_alloc(req->arena, bytes ? bytes : 1)))
+    }
+    if (ix && (req->rd || ix_read_begin(ix, &req->rd) == 0) &&
+        ix_aux_get(req->rd, id, tag, &blob, &len) == 0 && len == bytes) {
+        if (!(made = arena_alloc(req->arena, bytes ? bytes : 1)))
             return -ENOMEM;
-        memcpy(c, blob, bytes);
-        *out = c;
-        return 0;
+        memcpy(made, blob, bytes);
+    } else {
+        if ((rc = make(ctx, &made)) < 0)
+            return rc;
+        if (ix)
+            (void)ix_aux_put(ix, id, tag, made, bytes); /* a full cache only costs speed */
     }
-    if ((rc = cr_subsample_counts(t, scheme, vt->at->source, req->arena, &c)) < 0) {
-        if (rc == -ENOTSUP || rc == -EINVAL)
-            PK_ERROR("%s: track %u (%s): no subsample layout for this codec", id->path,
-                     t->id, t->codec);
+    if (!(m = arena_alloc(req->arena, sizeof *m)) ||
+        !(m->path = arena_strdup(req->arena, id->path)) ||
+        !(m->tag = arena_strdup(req->arena, tag)))
+        return -ENOMEM;
+    m->blob = made;
+    m->len = bytes;
+    m->next = req->aux;
+    req->aux = m;
+    *out = made;
+    return 0;
+}
+
+struct counts_job {
+    fs_req_t *req;
+    const pk_vtrack_t *vt;
+    uint32_t scheme;
+    const char *path;
+};
+
+static int make_counts(void *p, void **out)
+{
+    struct counts_job *j = p;
+    const pk_track_t *t = j->vt->t;
+    uint16_t *c;
+    int rc = cr_subsample_counts(t, j->scheme, j->vt->at->source, j->req->arena, &c);
+    if (rc == -ENOTSUP || rc == -EINVAL)
+        PK_ERROR("%s: track %u (%s): no subsample layout for this codec", j->path, t->id,
+                 t->codec);
+    if (rc < 0)
         return rc;
-    }
-    if (ix)
-        (void)ix_aux_put(ix, id, tag, c, bytes);    /* a full cache only costs speed */
     *out = c;
     return 0;
+}
+
+/* The subsample counts of vt's track in scheme's class (aux_blob). */
+static int counts_of(fs_req_t *req, const pk_vtrack_t *vt, uint32_t scheme,
+                     const ix_file_key_t *id, const uint16_t **out)
+{
+    char tag[IX_TAG_MAX + 1];
+    struct counts_job j = { req, vt, scheme, id->path };
+    const void *blob;
+    snprintf(tag, sizeof tag, "sub/%s/%u", scheme == CBCS ? "cbcs" : "cenc", vt->t->id);
+    int rc = aux_blob(req, id, tag, 2 * (size_t)vt->t->sample_count, make_counts, &j, &blob);
+    if (rc == 0)
+        *out = blob;
+    return rc;
 }
 
 /* The encrypt callback's state: one track of one request. */
@@ -1066,5 +1171,483 @@ int fs_keys_protect(fs_req_t *req, fs_prot_t *p, const pk_vtrack_t *vt, uint32_t
         pp->ctx = e;
     }
     *out = pp;
+    return 0;
+}
+
+/* ---- HLS ------------------------------------------------------------------------------ */
+
+int fs_keys_uri_check(const char *tmpl)
+{
+    if (!tmpl || !*tmpl)
+        return -EINVAL;
+    for (const unsigned char *s = (const unsigned char *)tmpl; *s; s++)
+        if (*s <= 0x20 || *s == 0x7f || *s == '"')
+            return -EINVAL;
+    return 0;
+}
+
+/* The URI attribute of the first line of `text` that has one: *uri (pointing into text)
+ * and its length; 0 when there is none. */
+static size_t line_uri(const char *text, const char **uri)
+{
+    for (const char *p = text; (p = strstr(p, "URI=\"")); p++) {
+        if (p == text || (p[-1] != ',' && p[-1] != ':'))
+            continue;           /* a name ending in URI, or text inside another value */
+        const char *v = p + 5, *e = strchr(v, '"');
+        size_t n = e ? (size_t)(e - v) : 0;
+        if (!n || memchr(v, '\n', n) || memchr(v, '\r', n))
+            continue;
+        *uri = v;
+        return n;
+    }
+    return 0;
+}
+
+/* The CPIX's key URI of k (fs/keys.h): its length, and in *uri (when uri is not NULL) where
+ * it starts, in the document (not NUL-terminated); 0 when the CPIX names none. */
+static size_t cpix_key_uri(const cr_cpix_t *c, const cr_key_t *k, const char **uri)
+{
+    const cr_drm_system_t *d = cr_cpix_drm(c, k->kid, CR_DRM_CLEARKEY);
+    const char *u = NULL;
+    size_t n = 0;
+    if (!d)
+        return 0;
+    for (uint32_t i = 0; i < d->hls_count && !n; i++)
+        if (d->hls[i].playlist == CR_HLS_MEDIA)
+            n = line_uri(d->hls[i].text, &u);
+    if (!n && d->uri_ext_x_key && *d->uri_ext_x_key) {
+        u = d->uri_ext_x_key;
+        n = strlen(u);
+    }
+    if (n && uri)
+        *uri = u;
+    return n;
+}
+
+/* The key URI of k (fs/keys.h) in the request arena, or NULL when there is none. */
+static int key_uri(fs_req_t *req, const cr_cpix_t *c, const cr_key_t *k, const char **out)
+{
+    const char *u, *t = req->ctx->opt.key_uri;
+    char kid[CR_UUID_STR_SIZE];
+    size_t n = cpix_key_uri(c, k, &u), len = 1;
+    char *s, *o;
+
+    *out = NULL;
+    if (n)
+        return (*out = arena_strndup(req->arena, u, n)) ? 0 : -ENOMEM;
+    if (!t)
+        return 0;
+    cr_uuid_format(k->kid, kid);
+    for (const char *p = t; *p;) {
+        int var = strncmp(p, "{kid}", 5) == 0;
+        len += var ? 36 : 1;
+        p += var ? 5 : 1;
+    }
+    if (!(s = o = arena_alloc(req->arena, len)))
+        return -ENOMEM;
+    for (const char *p = t; *p;) {
+        if (strncmp(p, "{kid}", 5) == 0) {
+            memcpy(o, kid, 36);
+            o += 36;
+            p += 5;
+        } else {
+            *o++ = *p++;
+        }
+    }
+    *o = '\0';
+    *out = s;
+    return 0;
+}
+
+/* The pssh box (or, for PlayReady, the PRO) m holds for system_id; empty when none. */
+static pk_bytes_t system_bytes(const sysmemo_t *m, const uint8_t system_id[16], int pro)
+{
+    for (uint32_t i = 0; i < m->drm.system_count; i++) {
+        const pk_drm_system_t *s = &m->drm.systems[i];
+        if (memcmp(s->system_id, system_id, 16) == 0)
+            return pro ? s->pro : s->pssh;
+    }
+    return (pk_bytes_t){ NULL, 0 };
+}
+
+/* The HLS signalling of key k (the key of vt) in scheme (fs_keys_hls). */
+static int hls_key(fs_req_t *req, fs_prot_t *p, const pk_vtrack_t *vt, const cr_key_t *k,
+                   uint32_t scheme, pk_hls_key_t *out)
+{
+    const cr_cpix_t *c = p->file->cpix;
+    const sysmemo_t *m;
+    pk_hls_system_t *sys;
+    uint32_t n = 0;
+    int rc, identity = 0, any = 0;
+
+    memcpy(out->kid, k->kid, 16);
+    if ((rc = key_uri(req, c, k, &out->key_uri)) < 0)
+        return rc;
+    if (scheme == FS_AES128)
+        return out->key_uri ? 0 : -ENOENT;
+    if (scheme == CBCS) {
+        /* the constant IV of the cbcs boxes, which Apple's TS SAMPLE-AES uses as well */
+        pk_protect_t *pp;
+        if ((rc = fs_keys_protect(req, p, vt, CBCS, FS_PROTECT_INIT, &pp)) < 0)
+            return rc;
+        memcpy(out->iv, pp->constant_iv, 16);
+        out->has_iv = 1;
+    }
+    if ((rc = systems(req, p, k, scheme, &m)) < 0)
+        return rc;
+    if (!(sys = arena_calloc(req->arena, c->drm_count + 1, sizeof *sys)))
+        return -ENOMEM;
+    for (uint32_t i = 0; i < c->drm_count; i++) {
+        const cr_drm_system_t *d = &c->drm[i];
+        pk_hls_system_t *s = &sys[n];
+        if (memcmp(d->kid, k->kid, 16) != 0)
+            continue;
+        any = 1;
+        switch (d->system) {
+        case CR_DRM_FAIRPLAY:
+            *s = (pk_hls_system_t){ .kind = PK_HLS_FAIRPLAY, .uri = d->uri_ext_x_key };
+            break;
+        case CR_DRM_WIDEVINE:
+            *s = (pk_hls_system_t){ .kind = PK_HLS_WIDEVINE,
+                                    .data = system_bytes(m, d->system_id, 0) };
+            break;
+        case CR_DRM_PLAYREADY:
+            *s = (pk_hls_system_t){ .kind = PK_HLS_PLAYREADY,
+                                    .data = system_bytes(m, d->system_id, 1) };
+            break;
+        case CR_DRM_CLEARKEY:
+        case CR_DRM_W3C_COMMON:
+            if (identity)
+                continue;       /* one identity line says it for both */
+            identity = 1;
+            *s = (pk_hls_system_t){ .kind = PK_HLS_IDENTITY, .uri = out->key_uri };
+            break;
+        }
+        for (uint32_t j = 0; j < d->hls_count; j++) {
+            if (d->hls[j].playlist == CR_HLS_MEDIA)
+                s->media = d->hls[j].text;
+            else
+                s->master = d->hls[j].text;
+        }
+        n++;
+    }
+    /* a key the CPIX names no system for is a clear key: players fetch it */
+    if (!any)
+        sys[n++] = (pk_hls_system_t){ .kind = PK_HLS_IDENTITY, .uri = out->key_uri };
+    /* a playlist without any EXT-X-KEY line would say its segments are clear (RFC 8216
+     * 4.3.2.4): without a line to write, the name is not served */
+    uint32_t lines = 0;
+    for (uint32_t i = 0; i < n; i++)
+        lines += sys[i].media || sys[i].uri ||
+                 ((sys[i].kind == PK_HLS_WIDEVINE || sys[i].kind == PK_HLS_PLAYREADY) &&
+                  sys[i].data.len);
+    if (!lines) {
+        log_no_uri(p->file, k);
+        return -ENOENT;
+    }
+    out->systems = sys;
+    out->system_count = n;
+    return 0;
+}
+
+/* The key of vt for AES-128: 0, -ENOENT (no keys of its own, or a key restricted to a
+ * CENC scheme) or -EIO. */
+static int aes128_key(const fs_prot_t *p, const pk_vtrack_t *vt, const cr_key_t **out)
+{
+    if (!p->file)
+        return -ENOENT;
+    if (track_key(p->file, vt, out) < 0)
+        return -EIO;
+    return (*out)->scheme ? -ENOENT : 0;
+}
+
+/* The AES-128 IV generator of one request (fs_keys_hls). */
+typedef struct {
+    fs_req_t *req;
+    fs_prot_t *p;
+    const pk_vtrack_t *vt, *mux;    /* the track pair h is of (NULL: none yet) */
+    uint64_t h;
+    const cr_key_t *key;            /* the key ecb holds */
+    cr_aes_t *ecb;
+} ivgen_t;
+
+/* h, FNV-1a-64 on, over the identity of vt's source file and its track id. */
+static int track_hash(fs_req_t *req, const pk_vtrack_t *vt, uint64_t *h)
+{
+    ix_file_key_t id;
+    uint8_t be[8];
+    int rc = source_id(req, vt->at->source, &id);
+    if (rc < 0)
+        return rc;
+    *h = fnv(*h, id.path, strlen(id.path) + 1);
+    put_be64(be, id.size);
+    *h = fnv(*h, be, 8);
+    put_be64(be, (uint64_t)id.mtime_ns);
+    *h = fnv(*h, be, 8);
+    put_be64(be, vt->t->id);
+    *h = fnv(*h, be, 8);
+    return 0;
+}
+
+/* pk_hls_iv_fn: fs/keys.h fs_keys_hls. */
+static int segment_iv(void *ctx, const pk_vtrack_t *vt, const pk_vtrack_t *mux, uint32_t k,
+                      uint8_t iv[16])
+{
+    ivgen_t *g = ctx;
+    uint8_t in[16], be[8];
+    int rc;
+
+    if (!g->vt || g->vt != vt || g->mux != mux) {
+        const cr_key_t *key;
+        uint64_t h = fnv(0xcbf29ce484222325u, "ismfs aes-128", 14);
+        if ((rc = aes128_key(g->p, vt, &key)) < 0 || (rc = track_hash(g->req, vt, &h)) < 0 ||
+            (mux && (rc = track_hash(g->req, mux, &h)) < 0))
+            return rc;
+        if (key != g->key) {
+            if ((rc = cr_aes_new(g->req->arena, key->key, CR_AES_CTR, &g->ecb)) < 0)
+                return rc;
+            g->key = key;
+        }
+        g->vt = vt;
+        g->mux = mux;
+        g->h = h;
+    }
+    put_be64(be, vt->frags[k].duration);
+    put_be64(in, fnv(g->h, be, 8));
+    put_be64(in + 8, vt->frags[k].time);
+    return ecb(g->ecb, in, iv);
+}
+
+int fs_keys_hls(fs_req_t *req, fs_prot_t *p, const pk_view_t *v, uint32_t scheme, int what,
+                const pk_vtrack_t *only, const pk_hls_keys_t **out)
+{
+    arena_t *a = req->arena;
+    uint32_t n = v->track_count;
+    pk_hls_keys_t *h = arena_zalloc(a, sizeof *h);
+    const pk_hls_key_t **t = arena_calloc(a, n + 1, sizeof *t);
+    const cr_key_t **keys = arena_calloc(a, n + 1, sizeof *keys);
+    const pk_protect_t **pr = NULL;
+    const pk_ts_saes_t **sa = NULL;
+    int ts = what & FS_HLS_TS, sizes = what & FS_HLS_SIZES, rc;
+
+    if (!h || !t || !keys)
+        return -ENOMEM;
+    if (sizes && !ts && scheme != FS_AES128 && !(pr = arena_calloc(a, n + 1, sizeof *pr)))
+        return -ENOMEM;
+    if (sizes && ts && scheme == CBCS && !(sa = arena_calloc(a, n + 1, sizeof *sa)))
+        return -ENOMEM;
+    for (uint32_t i = 0; i < n; i++) {
+        const pk_vtrack_t *vt = &v->tracks[i];
+        rc = scheme == FS_AES128 ? aes128_key(p, vt, &keys[i])
+                                 : usable_key(p, vt, scheme, &keys[i]);
+        if (rc < 0)
+            return rc;
+        for (uint32_t j = 0; j < i && !t[i]; j++)
+            if (keys[j] == keys[i])
+                t[i] = t[j];
+        if (!t[i]) {
+            pk_hls_key_t *hk = arena_zalloc(a, sizeof *hk);
+            if (!hk)
+                return -ENOMEM;
+            if ((rc = hls_key(req, p, vt, keys[i], scheme, hk)) < 0)
+                return rc;
+            t[i] = hk;
+        }
+        if (pr && (!only || only == vt)) {
+            pk_protect_t *pp;
+            if ((rc = fs_keys_protect(req, p, vt, scheme, FS_PROTECT_SIZE, &pp)) < 0)
+                return rc;
+            pr[i] = pp;
+        }
+        if (ts && scheme == CBCS && (!only || only == vt)) {
+            pk_ts_saes_t *sm, *none;
+            if ((rc = fs_keys_saes(req, p, vt, NULL, &sm, &none)) < 0)
+                return rc;
+            if (sa)
+                sa[i] = sm;
+        }
+    }
+    h->method = scheme == CENC ? PK_HLS_SAMPLE_AES_CTR
+              : scheme == CBCS ? PK_HLS_SAMPLE_AES : PK_HLS_AES_128;
+    h->track_count = n;
+    h->tracks = t;
+    h->protect = pr;
+    h->saes = sa;
+    if (scheme == FS_AES128) {
+        ivgen_t *g = arena_zalloc(a, sizeof *g);
+        if (!g)
+            return -ENOMEM;
+        g->req = req;
+        g->p = p;
+        h->iv = segment_iv;
+        h->iv_ctx = g;
+    }
+    *out = h;
+    return 0;
+}
+
+int fs_keys_ts_aes(fs_req_t *req, fs_prot_t *p, const pk_vtrack_t *vt, const pk_vtrack_t *mux,
+                   uint32_t k, wr_t *w)
+{
+    ivgen_t g = { .req = req, .p = p };
+    uint8_t iv[16];
+    cr_aes_t *aes;
+    const cr_key_t *key, *mk = NULL;
+    uint64_t n;
+    int rc;
+
+    /* one EXT-X-KEY covers a whole segment: a v3 segment whose audio has another key than
+     * its video does not exist (pack/hls.h) */
+    if ((rc = aes128_key(p, vt, &key)) < 0 || (mux && (rc = aes128_key(p, mux, &mk)) < 0))
+        return rc;
+    if (mux && mk != key)
+        return -ENOENT;
+    if (!w->buf) {
+        /* PKCS7 adds 1 to 16 bytes: the size needs no key and no encryption */
+        if (pk_ts_segment_size(vt, mux, k, &n) < 0) {
+            wr_t c = wr_counter();
+            if ((rc = pk_ts_segment(vt, mux, k, req->arena, &c)) < 0)
+                return rc;
+            n = c.pos;
+        }
+        w->pos += cr_aes_hls_size((size_t)n);
+        return 0;
+    }
+    if ((rc = segment_iv(&g, vt, mux, k, iv)) < 0 ||
+        (rc = cr_aes_new(req->arena, g.key->key, CR_AES_CBC_ENCRYPT, &aes)) < 0)
+        return rc;
+    size_t start = w->pos;
+    if ((rc = pk_ts_segment(vt, mux, k, req->arena, w)) < 0)
+        return rc;
+    if (w->err)
+        return w->err;
+    /* in place: the clear segment is where its cipher text goes, PKCS7 block after it */
+    size_t len = w->pos - start;
+    if ((rc = cr_aes_hls_encrypt(aes, iv, w->buf + start, len, w->cap - start)) < 0)
+        return rc == -ENOSPC ? (w->err = -ENOSPC) : rc;
+    w->pos = start + cr_aes_hls_size(len);
+    return 0;
+}
+
+/* ---- Apple SAMPLE-AES in TS ------------------------------------------------------------- */
+
+/* The transform of one track (pack/ts.h pk_ts_saes_t): its key's CBC context and constant
+ * IV, and room for one NAL unit's cipher text (cr_aes_saes_nal_write encrypts a copy). */
+typedef struct {
+    cr_aes_t *aes;
+    uint8_t kid[16];
+    uint8_t iv[16];
+    arena_t *a;
+    uint8_t *scratch;
+    size_t cap;
+} saes_t;
+
+static int saes_nal(void *ctx, const uint8_t *nal, size_t len, wr_t *w)
+{
+    saes_t *e = ctx;
+    if (len > e->cap) {
+        size_t cap = e->cap ? e->cap : 1u << 16;
+        while (cap < len)
+            cap *= 2;
+        if (!(e->scratch = arena_alloc(e->a, cap)))
+            return -ENOMEM;
+        e->cap = cap;
+    }
+    return cr_aes_saes_nal_write(e->aes, e->iv, nal, len, e->scratch, w);
+}
+
+static int saes_frame(void *ctx, uint8_t *frame, size_t len, size_t hdr)
+{
+    saes_t *e = ctx;
+    return cr_aes_saes_audio(e->aes, e->iv, frame, len, hdr);
+}
+
+/* The growth of every sample of video track vt under e's key and IV: from the index, else
+ * computed (reading and encrypting the track once) and stored there. The tag names the key
+ * and IV by AES-128-ECB(key, IV) (8 bytes in hex): growth depends on the cipher text, so
+ * another key or IV for the same file is another entry; the value is no more than what
+ * any protected segment shows of the key. */
+struct growth_job {
+    fs_req_t *req;
+    const pk_vtrack_t *vt;
+    saes_t *e;
+};
+
+static int make_growth(void *p, void **out)
+{
+    struct growth_job *j = p;
+    uint32_t *g;
+    int rc = cr_subsample_saes_growth(j->vt->t, j->e->aes, j->e->iv, j->vt->at->source,
+                                      j->req->arena, &g);
+    if (rc < 0)
+        return rc;
+    *out = g;
+    return 0;
+}
+
+static int growth_of(fs_req_t *req, const pk_vtrack_t *vt, saes_t *e, const uint32_t **out)
+{
+    static const uint8_t zero[16];
+    const pk_track_t *t = vt->t;
+    char tag[IX_TAG_MAX + 1];
+    uint8_t kcv[16];
+    ix_file_key_t id;
+    const void *blob;
+    int rc;
+
+    memcpy(kcv, e->iv, 16);     /* CBC of one block from a zero IV: ECB */
+    if ((rc = source_id(req, vt->at->source, &id)) < 0 ||
+        (rc = cr_aes_cbcs(e->aes, zero, 16, kcv, 16, NULL, 0, 0, 0)) < 0)
+        return rc;
+    snprintf(tag, sizeof tag, "saes/%u/%02x%02x%02x%02x%02x%02x%02x%02x", t->id, kcv[0],
+             kcv[1], kcv[2], kcv[3], kcv[4], kcv[5], kcv[6], kcv[7]);
+    struct growth_job j = { req, vt, e };
+    if ((rc = aux_blob(req, &id, tag, 4 * (size_t)t->sample_count, make_growth, &j, &blob)) == 0)
+        *out = blob;
+    return rc;
+}
+
+int fs_keys_saes(fs_req_t *req, fs_prot_t *p, const pk_vtrack_t *vt, const pk_vtrack_t *mux,
+                 pk_ts_saes_t **out_main, pk_ts_saes_t **out_mux)
+{
+    const pk_vtrack_t *tr[2] = { vt, mux };
+    pk_ts_saes_t *res[2] = { NULL, NULL };
+    int rc;
+
+    for (int j = 0; j < 2 && tr[j]; j++) {
+        const cr_key_t *k;
+        pk_protect_t *pp;
+        saes_t *e;
+        if (!pk_ts_saes_supported(tr[j]))
+            return -ENOENT;     /* HEVC, AC-3, ...: no such name */
+        /* the key, and the constant IV of the cbcs boxes (explicitIV or derived), which
+         * the playlists name */
+        if ((rc = usable_key(p, tr[j], CBCS, &k)) < 0 ||
+            (rc = fs_keys_protect(req, p, tr[j], CBCS, FS_PROTECT_INIT, &pp)) < 0)
+            return rc;
+        if (!(e = arena_zalloc(req->arena, sizeof *e)) ||
+            !(res[j] = arena_zalloc(req->arena, sizeof *res[j])))
+            return -ENOMEM;
+        if ((rc = cr_aes_new(req->arena, k->key, CR_AES_CBC_ENCRYPT, &e->aes)) < 0)
+            return rc;
+        memcpy(e->iv, pp->constant_iv, 16);
+        memcpy(e->kid, pp->kid, 16);
+        e->a = req->arena;
+        /* one EXT-X-KEY covers a whole segment: v3 audio must share the video's key */
+        const saes_t *e0 = j ? res[0]->ctx : NULL;
+        if (e0 && (memcmp(e->kid, e0->kid, 16) != 0 || memcmp(e->iv, e0->iv, 16) != 0)) {
+            PK_DEBUG("%s: SAMPLE-AES v3 segment of %s and %s: two keys", p->ism,
+                     vt->at->name, mux->at->name);
+            return -ENOENT;
+        }
+        res[j]->nal = saes_nal;
+        res[j]->frame = saes_frame;
+        res[j]->ctx = e;
+        if (tr[j]->t->type == PK_TRACK_VIDEO &&
+            (rc = growth_of(req, tr[j], e, &res[j]->growth)) < 0)
+            return rc == -ENOMEM ? rc : -EIO;       /* logged where it was found */
+    }
+    *out_main = res[0];
+    *out_mux = res[1];
     return 0;
 }

@@ -48,6 +48,8 @@ static void usage(FILE *out)
           "                               (also -o allow_clear)\n"
           "  --playready-la-url=URL       LA_URL of built PlayReady headers\n"
           "                               (also -o playready_la_url=URL)\n"
+          "  --key-uri=TEMPLATE           HLS AES-128 key URL, {kid} = the KID as a UUID\n"
+          "                               (also -o key_uri=TEMPLATE)\n"
           "  -d                           debug logging\n"
           "  --help, --version\n", out);
 }
@@ -94,6 +96,16 @@ static int set_option(cli_t *c, const char *kv)
                        strncmp(kv, "playready-la-url", 16) == 0) && *v) {
         free(c->opt.playready_la_url);
         return (c->opt.playready_la_url = strdup(v)) ? 0 : -ENOMEM;
+    }
+    if (klen == 7 && (strncmp(kv, "key_uri", 7) == 0 || strncmp(kv, "key-uri", 7) == 0) &&
+        *v) {
+        if (fs_keys_uri_check(v) < 0) {
+            fprintf(stderr, "ismfs: key_uri=%s: not a URI (no blanks, quotes or control "
+                            "characters)\n", v);
+            return -EINVAL;
+        }
+        free(c->opt.key_uri);
+        return (c->opt.key_uri = strdup(v)) ? 0 : -ENOMEM;
     }
     if (klen == 10 && strncmp(kv, "cache_size", 10) == 0)
         return fs_parse_size(v, &c->opt.cache_size);
@@ -146,7 +158,8 @@ static int parse_args(cli_t *c, int argc, char **argv)
         } else if (strncmp(a, "--fragment=", 11) == 0 ||
                    strncmp(a, "--account-filters=", 18) == 0 ||
                    strncmp(a, "--keys=", 7) == 0 || strcmp(a, "--allow-clear") == 0 ||
-                   strncmp(a, "--playready-la-url=", 19) == 0) {
+                   strncmp(a, "--playready-la-url=", 19) == 0 ||
+                   strncmp(a, "--key-uri=", 10) == 0) {
             rc = set_option(c, a + 2);
         } else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "ismfs: unknown option '%s' (see --help)\n", a);
@@ -399,6 +412,7 @@ int main(int argc, char **argv)
     free(c.opt.account_filters);
     free(c.opt.keys_dir);
     free(c.opt.playready_la_url);
+    free(c.opt.key_uri);
     free(c.keys);
     xmlCleanupParser();
     return status;

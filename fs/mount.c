@@ -207,6 +207,7 @@ static int op_open(const char *path, struct fuse_file_info *fi)
         free(h);
         return kernel_err(rc);
     }
+    fs_req_unpin(&h->req);      /* an open file must not hold an LMDB reader slot */
     fi->fh = (uint64_t)(uintptr_t)h;
     return 0;
 }
@@ -382,6 +383,7 @@ static const struct fuse_operations ops = {
 struct mount_cli {
     char *src;
     char *cache, *cache_size, *fragment, *account_filters, *keys, *playready_la_url;
+    char *key_uri;
     int allow_clear;
 };
 
@@ -393,6 +395,7 @@ static const struct fuse_opt cli_opts[] = {
     CLI_OPT("account_filters=%s", account_filters),
     CLI_OPT("keys=%s", keys),
     CLI_OPT("playready_la_url=%s", playready_la_url),
+    CLI_OPT("key_uri=%s", key_uri),
     CLI_OPT("allow_clear", allow_clear),
     FUSE_OPT_END
 };
@@ -433,6 +436,8 @@ static void mount_usage(void)
            "                       SRC/PATH/NAME.ism (DIR must lie outside SRC)\n"
            "    allow_clear        also serve the clear outputs of protected assets\n"
            "    playready_la_url=URL  LA_URL of the PlayReady headers ismfs builds\n"
+           "    key_uri=TEMPLATE   HLS AES-128 key URL ({kid}: the KID as a UUID), for keys\n"
+           "                       whose CPIX names no URI\n"
            "\n");
 }
 
@@ -506,6 +511,13 @@ int fs_mount_main(int argc, char **argv)
     }
     m.opt.allow_clear = cli.allow_clear;
     m.opt.playready_la_url = cli.playready_la_url;
+    if (cli.key_uri && fs_keys_uri_check(cli.key_uri) < 0) {
+        fprintf(stderr, "ismfs: key_uri=%s: not a URI (no blanks, quotes or control "
+                        "characters)\n", cli.key_uri);
+        status = 2;
+        goto out;
+    }
+    m.opt.key_uri = cli.key_uri;
     m.opt.cache_dir = cli.cache ? strdup(cli.cache) : fs_default_cache_dir();
     m.uid = getuid();
     m.gid = getgid();
@@ -553,6 +565,7 @@ out:
     free(cli.account_filters);
     free(cli.keys);
     free(cli.playready_la_url);
+    free(cli.key_uri);
     free(m.opt.account_filters);
     free(m.opt.keys_dir);
     free(m.opt.cache_dir);

@@ -2,10 +2,13 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <stdarg.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "../index/index.h"
 #include "../pack/cmaf.h"
 #include "../pack/filter.h"
 #include "../pack/hls.h"
@@ -38,7 +41,7 @@ static int kernel_err(int rc)
 
 typedef enum {
     J_MPD, J_SMOOTH_MANIFEST, J_HLS_MASTER, J_HLS_MEDIA, J_HLS_IFRAMES, J_CMAF_INIT, J_TS,
-    J_CMAF_INIT_PROTECTED,
+    J_CMAF_INIT_PROTECTED, J_TS_AES, J_TS_SAES,
 } job_kind_t;
 
 typedef struct {
@@ -49,6 +52,9 @@ typedef struct {
     int fmt;                    /* pk_mpd_profile_t or pk_hls_format_t */
     const pk_urlopts_t *o;
     const pk_protect_t *prot;   /* J_CMAF_INIT_PROTECTED */
+    fs_req_t *req;              /* J_TS_AES: the request and the asset's keys */
+    fs_prot_t *keys;
+    const pk_ts_saes_t *saes[2]; /* J_TS_SAES: the protection of vt and mux */
     arena_t *a;
 } job_t;
 
@@ -68,6 +74,10 @@ static int run_job(const job_t *j, wr_t *w)
     case J_CMAF_INIT: pk_cmaf_init(j->vt, w); break;
     case J_CMAF_INIT_PROTECTED: pk_cmaf_init_protected(j->vt, j->prot, w); break;
     case J_TS: rc = pk_ts_segment(j->vt, j->mux, j->k, j->a, w); break;
+    case J_TS_AES: rc = fs_keys_ts_aes(j->req, j->keys, j->vt, j->mux, j->k, w); break;
+    case J_TS_SAES:
+        rc = pk_ts_segment_saes(j->vt, j->saes[0], j->mux, j->saes[1], j->k, j->a, w);
+        break;
     }
     return rc < 0 ? rc : w->err;
 }
@@ -102,6 +112,7 @@ typedef struct {
     const pk_vtrack_t *default_audio; /* first audio track: muxed into HLS v3 */
     pk_urlopts_t opts;
     fs_prot_t *prot;            /* protected asset (fs/keys.h), NULL when clear */
+    uint64_t version;           /* the asset's identities (fs_asset_t.version) */
 } asset_t;
 
 static const pk_vtrack_t *first_audio(const pk_view_t *v)
@@ -127,6 +138,7 @@ static int open_asset(fs_req_t *req, const char *ism, asset_t *as)
         return -ENOMEM;
     }
     as->view = a->view;
+    as->version = a->version;
     if (a->newest.tv_sec > req->newest.tv_sec ||
         (a->newest.tv_sec == req->newest.tv_sec && a->newest.tv_nsec > req->newest.tv_nsec))
         req->newest = a->newest;
@@ -178,9 +190,13 @@ static pk_hls_format_t hls_format(fs_format_t f)
     return f == FS_FMT_HLS_V3 ? PK_HLS_V3 : f == FS_FMT_HLS_CMAF ? PK_HLS_CMAF : PK_HLS_V4;
 }
 
+/* Whether TS segments in Apple SAMPLE-AES (m3u8-aapl/-v3, encryption=cbcs-aapl) are served:
+ * their masters and playlists exist only then, so that no playlist names a missing file. */
+static const int ts_sample_aes = 1;
+
 /* The scheme fourcc of an encrypted name, 0 for a clear one; -ENOENT for what this
- * origin does not serve encrypted (yet): only CMAF (DASH manifests and CMAF segments) in
- * cenc and cbcs. */
+ * origin does not serve encrypted (yet): CMAF (DASH manifests and CMAF segments) in
+ * cenc and cbcs, Smooth (manifest and fragments) in cenc and piff (both AES-CTR). */
 static int64_t scheme_of(const asset_t *as, const fs_path_t *p)
 {
     if (p->encryption == FS_ENC_NONE)
@@ -188,10 +204,27 @@ static int64_t scheme_of(const asset_t *as, const fs_path_t *p)
     int cmaf = p->kind == FS_REQ_MANIFEST
         ? p->format == FS_FMT_MPD_CSF || p->format == FS_FMT_MPD_CMAF
         : p->kind == FS_REQ_FRAGMENT && p->format == FS_FMT_CMAF;
+    int smooth = (p->kind == FS_REQ_MANIFEST || p->kind == FS_REQ_FRAGMENT) &&
+                 p->format == FS_FMT_SMOOTH;
     unsigned have = as->prot ? fs_keys_schemes(as->prot) : 0;
-    if (cmaf && p->encryption == FS_ENC_CENC && (have & FS_KEYS_CENC))
+    if (smooth && (p->encryption == FS_ENC_CENC || p->encryption == FS_ENC_PIFF) &&
+        (have & FS_KEYS_CENC))
         return FOURCC('c', 'e', 'n', 'c');
-    if (cmaf && p->encryption == FS_ENC_CBCS && (have & FS_KEYS_CBCS))
+    /* HLS (pack/hls.h "Encrypted HLS"): m3u8-cmaf masters and playlists in cenc
+     * (SAMPLE-AES-CTR) and cbcs-aapl (SAMPLE-AES) over the CMAF segments; m3u8-aapl and -v3
+     * masters, playlists and TS segments in cbc (AES-128), and in cbcs-aapl (Apple
+     * SAMPLE-AES TS) once its segments are served (ts_sample_aes) */
+    int hls_cmaf = p->format == FS_FMT_HLS_CMAF &&
+                   (p->kind == FS_REQ_MANIFEST || p->kind == FS_REQ_PLAYLIST);
+    int ts = (p->format == FS_FMT_HLS_V4 || p->format == FS_FMT_HLS_V3) &&
+             p->kind != FS_REQ_QUALITY_DIR;
+    if ((cmaf || hls_cmaf) && p->encryption == FS_ENC_CENC && (have & FS_KEYS_CENC))
+        return FOURCC('c', 'e', 'n', 'c');
+    if ((cmaf || hls_cmaf) && p->encryption == FS_ENC_CBCS && (have & FS_KEYS_CBCS))
+        return FOURCC('c', 'b', 'c', 's');
+    if (ts && p->encryption == FS_ENC_CBC && (have & FS_KEYS_AES128))
+        return FS_AES128;
+    if (ts && p->encryption == FS_ENC_CBCS && ts_sample_aes && (have & FS_KEYS_CBCS))
         return FOURCC('c', 'b', 'c', 's');
     return -ENOENT;
 }
@@ -206,11 +239,129 @@ static int protect_manifest(fs_req_t *req, const asset_t *as, const fs_path_t *p
     if (!o)
         return -ENOMEM;
     *o = *j->o;
-    o->segment = p->encryption == FS_ENC_CENC ? ",encryption=cenc" : ",encryption=cbcs";
+    o->segment = p->encryption == FS_ENC_CENC ? ",encryption=cenc"
+               : p->encryption == FS_ENC_PIFF ? ",encryption=piff" : ",encryption=cbcs";
     if ((rc = fs_keys_drm(req, as->prot, j->v, scheme, &o->drm)) < 0)
         return rc;
     j->o = o;
     return 0;
+}
+
+/*
+ * An encrypted HLS master or playlist: child playlist URLs carry the encryption as HLS names
+ * spell it, segment URLs as their files do (CMAF: cenc, cbcs; TS: cbc, cbcs-aapl: fs/path.c),
+ * and the tracks their key signalling (fs_keys_hls), with the sizes the writer measures:
+ * a master's BANDWIDTH (every track), a CMAF I-frame playlist's byte ranges (vt's).
+ */
+static int protect_hls(fs_req_t *req, const asset_t *as, const fs_path_t *p, uint32_t scheme,
+                       const pk_vtrack_t *vt, job_t *j)
+{
+    const char *e = p->encryption == FS_ENC_CBC ? "cbc"
+                  : p->encryption == FS_ENC_CENC ? "cenc" : "cbcs-aapl";
+    pk_urlopts_t *o = arena_alloc(req->arena, sizeof *o);
+    int master = j->kind == J_HLS_MASTER, sized = master || j->kind == J_HLS_IFRAMES;
+    size_t n;
+    char *s;
+    int rc;
+
+    if (!o)
+        return -ENOMEM;
+    *o = *j->o;
+    n = strlen(o->playlist) + sizeof ",encryption=" + strlen(e);
+    if (!(s = arena_alloc(req->arena, n)))
+        return -ENOMEM;
+    snprintf(s, n, "%s,encryption=%s", o->playlist, e);
+    o->segment = p->format == FS_FMT_HLS_CMAF && p->encryption == FS_ENC_CBCS
+                 ? ",encryption=cbcs" : s + strlen(o->playlist);
+    o->playlist = s;
+    if ((rc = fs_keys_hls(req, as->prot, j->v, scheme,
+                          (sized ? FS_HLS_SIZES : 0) |
+                          (p->format != FS_FMT_HLS_CMAF ? FS_HLS_TS : 0),
+                          master ? NULL : vt, &o->hls)) < 0)
+        return rc;
+    j->o = o;
+    return 0;
+}
+
+/* Smooth has one ProtectionHeader per presentation (pk_smooth_one_key): an asset whose
+ * Smooth tracks have more than one key has no encrypted Smooth names, manifests or
+ * fragments (as nginx-vod-module, which takes the first track's key for all). Judged on
+ * the unfiltered view, so a filter never makes names appear. */
+static int smooth_one_key(fs_req_t *req, const asset_t *as, uint32_t scheme)
+{
+    const pk_drm_t *drm;
+    int rc = fs_keys_drm(req, as->prot, as->view, scheme, &drm);
+    if (rc < 0)
+        return rc;
+    return pk_smooth_one_key(as->view, drm) ? 0 : -ENOENT;
+}
+
+static int fragment_object(fs_req_t *req, const asset_t *as, const fs_path_t *p,
+                           int64_t scheme, job_t *jp, int what, fs_object_t *out);
+
+#define FS_OBJ_MAX (64u << 20)  /* bytes of one object kept in the cache, at most */
+
+static char *arena_printf(arena_t *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static char *arena_printf(arena_t *a, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *s = n < 0 ? NULL : arena_alloc(a, (size_t)n + 1);
+    if (s) {
+        va_start(ap, fmt);
+        vsnprintf(s, (size_t)n + 1, fmt, ap);
+        va_end(ap);
+    }
+    return s;
+}
+
+/*
+ * The object cache key of a segment: everything its bytes depend on. The build of this
+ * program, the asset's identities (every source: fs/assets.h), its CPIX's identity, the
+ * fragment duration, and what the name asks for. A changed source, key file, option or
+ * program is a new key: nothing stale is ever found.
+ */
+static const char *obj_key(fs_req_t *req, const asset_t *as, const fs_path_t *p, int64_t scheme)
+{
+    return arena_printf(req->arena, "seg|%s|%s|%016" PRIx64 "|%016" PRIx64 "|%u|%d|%d|%s|%u|%"
+                        PRIu64 "|%s|%" PRId64, req->ctx->build, as->ism, as->version,
+                        as->prot ? fs_keys_version(as->prot) : 0, req->ctx->opt.fragment_ms,
+                        (int)p->format, (int)p->encryption, p->track, p->bitrate, p->time,
+                        p->audiotrack, scheme);
+}
+
+/* A cached segment into out (a copy in the request arena). Returns 1 on a hit, else 0. */
+static int obj_get(fs_req_t *req, const char *key, fs_object_t *out)
+{
+    ix_t *ix = req->ctx->ix;
+    const void *blob;
+    size_t len;
+    if (!ix || (!req->rd && ix_read_begin(ix, &req->rd) < 0) ||
+        ix_obj_get(req->rd, key, &blob, &len) < 0)
+        return 0;
+    uint8_t *buf = arena_alloc(req->arena, len ? len : 1);
+    if (!buf || pk_plan_init(&out->plan, req->arena, 1) < 0)
+        return 0;
+    memcpy(buf, blob, len);
+    if (pk_plan_bytes(&out->plan, req->arena, buf, len) < 0)
+        return 0;
+    out->size = len;
+    PK_DEBUG("object cache hit: %zu bytes, %s", len, key);
+    return 1;
+}
+
+/* Keeps the bytes of a segment just made (the writer thread commits them later). */
+static void obj_put(fs_req_t *req, const char *key, fs_object_t *out)
+{
+    ix_t *ix = req->ctx->ix;
+    uint8_t *buf;
+    if (!ix || out->size > FS_OBJ_MAX || !(buf = arena_alloc(req->arena, out->size ? out->size : 1)))
+        return;
+    if (pk_plan_read(&out->plan, 0, buf, out->size) != (ssize_t)out->size)
+        return;
+    (void)ix_obj_put(ix, key, buf, out->size);      /* a full cache only costs speed */
 }
 
 /* The object a parsed name of the grammar denotes in asset `as`. */
@@ -227,6 +378,9 @@ static int asset_object(fs_req_t *req, const asset_t *as, const fs_path_t *p, in
         return (int)scheme;
     if (!scheme && as->prot && !req->ctx->opt.allow_clear && p->kind != FS_REQ_QUALITY_DIR)
         return -EACCES;
+    if (scheme && p->format == FS_FMT_SMOOTH &&
+        (rc = smooth_one_key(req, as, (uint32_t)scheme)) < 0)
+        return kernel_err(rc);
     if (p->filter_count) {      /* manifests and playlists only: the grammar sees to it */
         if ((rc = filter_asset(req, as, p, &filtered)) < 0)
             return kernel_err(rc);
@@ -255,7 +409,9 @@ static int asset_object(fs_req_t *req, const asset_t *as, const fs_path_t *p, in
             o->audio_only_false = 1;
             j.o = o;
         }
-        if (scheme && (rc = protect_manifest(req, as, p, (uint32_t)scheme, &j)) < 0)
+        if (scheme && (rc = j.kind == J_HLS_MASTER
+                                ? protect_hls(req, as, p, (uint32_t)scheme, NULL, &j)
+                                : protect_manifest(req, as, p, (uint32_t)scheme, &j)) < 0)
             return kernel_err(rc);
         return kernel_err(render(req, &j, what, out));
     }
@@ -285,6 +441,8 @@ static int asset_object(fs_req_t *req, const asset_t *as, const fs_path_t *p, in
             return -ENOENT;
         j.kind = p->keyframes ? J_HLS_IFRAMES : J_HLS_MEDIA;
         j.fmt = hls_format(p->format);
+        if (scheme && (rc = protect_hls(req, as, p, (uint32_t)scheme, vt, &j)) < 0)
+            return kernel_err(rc);
         return kernel_err(render(req, &j, what, out));
     }
     /* FS_REQ_FRAGMENT */
@@ -304,11 +462,61 @@ static int asset_object(fs_req_t *req, const asset_t *as, const fs_path_t *p, in
     if ((rc = pk_view_find(v, vt, p->time)) < 0)
         return -ENOENT;
     j.k = (uint32_t)rc;
-    if (scheme) {               /* CMAF: scheme_of let nothing else through */
+    /* transformed segments (TS, encrypted): made once, then read from the object cache */
+    const char *key = NULL;
+    if (what == FS_VIEW_CONTENT &&
+        (scheme || p->format == FS_FMT_HLS_V4 || p->format == FS_FMT_HLS_V3)) {
+        if (!(key = obj_key(req, as, p, scheme)))
+            return -ENOMEM;
+        if (obj_get(req, key, out) == 1)
+            return 0;
+    }
+    if ((rc = fragment_object(req, as, p, scheme, &j, what, out)) == 0 && key)
+        obj_put(req, key, out);
+    return rc;
+}
+
+/* A media segment: j has the track, its muxed audio and the fragment index k. */
+static int fragment_object(fs_req_t *req, const asset_t *as, const fs_path_t *p,
+                           int64_t scheme, job_t *jp, int what, fs_object_t *out)
+{
+    const pk_vtrack_t *vt = jp->vt, *mux = jp->mux;
+    job_t j = *jp;
+    pk_protect_t *prot;
+    int rc;
+
+    if (scheme == FS_AES128) {  /* TS in AES-128 */
+        j.kind = J_TS_AES;
+        j.req = req;
+        j.keys = as->prot;
+        return kernel_err(render(req, &j, what, out));
+    }
+    if (scheme && (p->format == FS_FMT_HLS_V4 || p->format == FS_FMT_HLS_V3)) {
+        /* TS in Apple SAMPLE-AES: sizes from the growth fs/keys.c keeps in the index */
+        pk_ts_saes_t *sm, *sx;
+        if ((rc = fs_keys_saes(req, as->prot, vt, mux, &sm, &sx)) < 0)
+            return kernel_err(rc);
+        j.kind = J_TS_SAES;
+        j.saes[0] = sm;
+        j.saes[1] = sx;
+        return kernel_err(render(req, &j, what, out));
+    }
+    if (scheme) {               /* CMAF or Smooth: scheme_of let nothing else through */
         int content = what == FS_VIEW_CONTENT;
         if ((rc = fs_keys_protect(req, as->prot, vt, (uint32_t)scheme,
                                   content ? FS_PROTECT_CONTENT : FS_PROTECT_SIZE, &prot)) < 0)
             return kernel_err(rc);
+        if (p->format == FS_FMT_SMOOTH) {
+            pk_smooth_box_t box = p->encryption == FS_ENC_PIFF ? PK_SMOOTH_PIFF : PK_SMOOTH_SENC;
+            if (!content)
+                return kernel_err(pk_smooth_fragment_protected_size(vt, j.k, prot, box,
+                                                                    &out->size));
+            if ((rc = pk_smooth_fragment_protected(vt, j.k, prot, box, req->arena,
+                                                   &out->plan)) < 0)
+                return kernel_err(rc);
+            out->size = out->plan.size;
+            return 0;
+        }
         if (!content)
             return kernel_err(pk_cmaf_fragment_protected_size(vt, j.k, prot, &out->size));
         if ((rc = pk_cmaf_fragment_protected(vt, j.k, prot, req->arena, &out->plan)) < 0)
@@ -426,17 +634,18 @@ int fs_view_lookup(fs_req_t *req, const char *vpath, int what, fs_object_t *out)
 
 /*
  * Lists the names of *p in each encryption the asset offers: clear (unless protected
- * without allow_clear), then cenc and cbcs for a protected asset. A name that is not
- * offered (an I-frame playlist of audio, a format not served encrypted, a clear name of
- * a protected asset) is left out.
+ * without allow_clear), then cbc, cenc, cbcs and piff for a protected asset. A name that is
+ * not offered (an I-frame playlist of audio, a format not served encrypted, a clear name
+ * of a protected asset) is left out.
  */
 static int emit(fs_req_t *req, const asset_t *as, const fs_path_t *p0, fs_view_entry_fn fn,
                 void *ctx, int *stop)
 {
-    static const fs_encryption_t encs[] = { FS_ENC_NONE, FS_ENC_CENC, FS_ENC_CBCS };
+    static const fs_encryption_t encs[] = { FS_ENC_NONE, FS_ENC_CBC, FS_ENC_CENC, FS_ENC_CBCS,
+                                            FS_ENC_PIFF };
     char name[2 * FS_NAME_MAX + 128];
     fs_path_t p = *p0;
-    size_t n = as->prot && p.kind != FS_REQ_QUALITY_DIR ? 3 : 1;
+    size_t n = as->prot && p.kind != FS_REQ_QUALITY_DIR ? sizeof encs / sizeof *encs : 1;
 
     for (size_t e = 0; e < n && !*stop; e++) {
         fs_object_t obj;

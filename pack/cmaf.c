@@ -13,7 +13,9 @@
  * (write_traf). The senc entries come from the encrypt callback, which
  * encrypts the samples in place in one arena buffer: the mdat is then memory,
  * not source ranges. Sizes still come without reading a sample byte, from the
- * subsample counts fs/ keeps (pk_protect_senc_entry_size).
+ * subsample counts fs/ keeps (pk_protect_senc_entry_size). Encrypted Smooth
+ * fragments are the same code with the Smooth layout (and, for encryption=piff,
+ * PIFF 1.1's uuid box in place of senc).
  */
 #include "cmaf.h"
 
@@ -32,7 +34,8 @@
 #define TFHD_DEFAULT_FLAGS      0x000020u
 #define TFHD_DEFAULT_BASE_MOOF  0x020000u
 
-/* 23001-7 7.2.1 senc flags: subsample information present */
+/* 23001-7 7.2.1 senc flags: subsample information present (PIFF 1.1 5.3.2.1 gives its
+ * sample encryption box the same bit) */
 #define SENC_SUBSAMPLES     0x000002u
 
 /* 14496-12 8.8.8.1 tr_flags */
@@ -47,6 +50,13 @@
 static const uint8_t tfxd_uuid[16] = {
     0x6d, 0x1d, 0x9b, 0x05, 0x42, 0xd5, 0x44, 0xe6,
     0x80, 0xe2, 0x14, 0x1d, 0xaf, 0xf7, 0x57, 0xb2,
+};
+
+/* PIFF 1.1 5.3.2: the SampleEncryptionBox, a uuid box laid out as senc after its
+ * usertype (what 23001-7 standardised as senc) */
+static const uint8_t piff_senc_uuid[16] = {
+    0xa2, 0x39, 0x4f, 0x52, 0x5a, 0x9b, 0x4f, 0x14,
+    0xa2, 0x44, 0x6c, 0x42, 0x7c, 0x64, 0x8d, 0xf4,
 };
 
 /* Unity matrix of mvhd and tkhd (14496-12 8.2.2.3). */
@@ -69,6 +79,7 @@ typedef struct {
     uint64_t payload;           /* bytes of sample data: the mdat body */
     /* encrypted output only (prot != NULL), set by layout_protect() */
     const pk_protect_t *prot;
+    int piff;                   /* Smooth: the sample encryption box is PIFF's uuid box */
     uint64_t senc_bytes;        /* sum of the fragment's senc entries */
     int aux;                    /* saiz and saio written: some entry is not empty */
     uint8_t aux_default;        /* saiz default_sample_info_size, 0: a size per sample */
@@ -80,6 +91,7 @@ typedef struct {
     uint8_t *payload;           /* the fragment's samples, encrypted in place; NULL when
                                  * only counting (senc entries are then zeros) */
     int rc;                     /* first error of the encrypt callback */
+    size_t entries_at;          /* out: where the first senc entry was written (w->pos) */
 } crypt_t;
 
 static uint32_t sample_flags(const pk_track_t *t, uint32_t i)
@@ -274,13 +286,25 @@ static void encrypt_sample(wr_t *w, const layout_t *l, crypt_t *cr, uint32_t i, 
 
 /* 23001-7 7.2: the fragment's sample encryption entries, in sample order:
  * IV (iv_size bytes, none with a constant IV), then with flag 0x2 the
- * subsample_count and {BytesOfClearData, BytesOfProtectedData} pairs. */
+ * subsample_count and {BytesOfClearData, BytesOfProtectedData} pairs.
+ * PIFF 1.1 5.3.2 has the same fields in a uuid box (version 0; flag 0x1, which
+ * would restate AlgorithmID, IV size and KID, is never set: the one key of a
+ * Smooth presentation is in its ProtectionHeader, and dash.js misreads it). */
 static void write_senc(wr_t *w, const layout_t *l, crypt_t *cr)
 {
     const pk_protect_t *p = l->prot;
-    size_t b = box_open_full(w, FOURCC('s', 'e', 'n', 'c'), 0,
-                             p->subsample_counts ? SENC_SUBSAMPLES : 0);
+    uint32_t flags = p->subsample_counts ? SENC_SUBSAMPLES : 0;
+    size_t b;
+    if (l->piff) {
+        b = box_open(w, FOURCC('u', 'u', 'i', 'd'));
+        wr_bytes(w, piff_senc_uuid, sizeof piff_senc_uuid);
+        wr_u32(w, flags);                           /* version 0 */
+    } else {
+        b = box_open_full(w, FOURCC('s', 'e', 'n', 'c'), 0, flags);
+    }
     wr_u32(w, l->count);
+    if (cr)
+        cr->entries_at = w->pos;
     if (!cr || !cr->payload) {
         wr_zeros(w, l->senc_bytes);
     } else {
@@ -293,13 +317,24 @@ static void write_senc(wr_t *w, const layout_t *l, crypt_t *cr)
     box_close(w, b);
 }
 
+static void write_aux(wr_t *w, const layout_t *l)
+{
+    if (l->aux) {
+        write_saiz(w, l);
+        write_saio(w, l);
+    }
+}
+
 /* The children of traf. CMAF: tfhd, tfdt, one trun; encrypted, then saiz, saio,
  * senc (the order of 23000-19's fragment table and of shaka-packager; saiz/saio
  * left out when every entry is empty, as for cbcs audio: 23001-7 has empty
  * auxiliary information omitted, shaka-packager does so). MS-SSTR 2.2.4.3
  * allows tfhd, trun and vendor uuid boxes only (no tfdt: clients take the time
- * from the manifest, dash.js recreates tfdt from it), tfxd after the trun as
- * IIS writes it. */
+ * from the manifest, dash.js recreates tfdt from it); encrypted, the sample
+ * encryption box (senc, or PIFF's uuid) and saiz, saio follow the trun, as
+ * nginx-vod-module's PlayReady output has them; tfxd comes last. Readers find
+ * each by type (dash.js rewrites saio to wherever senc is), so the order only
+ * has to be one. */
 static void write_traf(wr_t *w, const layout_t *l, uint32_t data_offset, crypt_t *cr)
 {
     size_t b = box_open(w, FOURCC('t', 'r', 'a', 'f'));
@@ -307,15 +342,15 @@ static void write_traf(wr_t *w, const layout_t *l, uint32_t data_offset, crypt_t
     if (l->fmt == FMT_CMAF)
         write_tfdt(w, l);
     write_trun(w, l, data_offset);
+    if (l->prot && l->fmt == FMT_CMAF) {
+        write_aux(w, l);
+        write_senc(w, l, cr);
+    } else if (l->prot) {
+        write_senc(w, l, cr);
+        write_aux(w, l);
+    }
     if (l->fmt == FMT_SMOOTH)
         write_tfxd(w, l);
-    if (l->prot) {
-        if (l->aux) {
-            write_saiz(w, l);
-            write_saio(w, l);
-        }
-        write_senc(w, l, cr);
-    }
     box_close(w, b);
 }
 
@@ -401,34 +436,24 @@ static int layout_protect(layout_t *l, const pk_protect_t *p)
     }
     l->aux_default = uniform ? (uint8_t)size0 : 0;
 
-    /* saio points at the first entry: past moof, mfhd and the traf children
-     * before senc (as write_traf writes them), and senc's header,
-     * version/flags and sample_count */
+    /* saio points at the first entry, moof-relative: where a counting pass of the
+     * moof writes it (no value of saio changes a size) */
+    crypt_t at = { 0 };
     wr_t c = wr_counter();
-    box_open(&c, FOURCC('m', 'o', 'o', 'f'));
-    write_mfhd(&c, l->k + 1);
-    box_open(&c, FOURCC('t', 'r', 'a', 'f'));
-    write_tfhd(&c, l);
-    if (l->fmt == FMT_CMAF)
-        write_tfdt(&c, l);
-    write_trun(&c, l, 0);
-    if (l->fmt == FMT_SMOOTH)
-        write_tfxd(&c, l);
-    if (l->aux) {
-        write_saiz(&c, l);
-        write_saio(&c, l);
-    }
-    l->aux_offset = (uint32_t)(c.pos + 16);
+    write_moof(&c, l, 0, &at);
+    l->aux_offset = (uint32_t)at.entries_at;
     return 0;
 }
 
-/* Lays out fragment k: 0, -ENOENT (empty), -ENOTSUP (layout_protect). */
+/* Lays out fragment k (piff: Smooth's PIFF sample encryption box): 0, -ENOENT
+ * (empty), -ENOTSUP (layout_protect). */
 static int layout_fragment(const pk_vtrack_t *vt, uint32_t k, fmt_t fmt, const pk_protect_t *p,
-                           layout_t *l)
+                           int piff, layout_t *l)
 {
     if (!vt->frags[k].count)
         return -ENOENT;
     layout(vt, k, fmt, l);
+    l->piff = piff;
     return layout_protect(l, p);
 }
 
@@ -442,7 +467,7 @@ static int fragment(const pk_vtrack_t *vt, uint32_t k, fmt_t fmt, arena_t *a, pk
     pk_plan_t p;
     int rc;
 
-    if ((rc = layout_fragment(vt, k, fmt, NULL, &l)) < 0)
+    if ((rc = layout_fragment(vt, k, fmt, NULL, 0, &l)) < 0)
         return rc;
 
     wr_t c = wr_counter();
@@ -483,12 +508,12 @@ uint64_t pk_cmaf_fragment_header_size(const pk_vtrack_t *vt, uint32_t k)
     return c.pos;
 }
 
-/* Header bytes (styp, moof, mdat header) and payload of encrypted fragment k. */
-static int protected_size(const pk_vtrack_t *vt, uint32_t k, const pk_protect_t *p,
-                          uint64_t *hdr, uint64_t *payload)
+/* Header bytes ([styp], moof, mdat header) and payload of encrypted fragment k. */
+static int protected_size(const pk_vtrack_t *vt, uint32_t k, fmt_t fmt, const pk_protect_t *p,
+                          int piff, uint64_t *hdr, uint64_t *payload)
 {
     layout_t l;
-    int rc = layout_fragment(vt, k, FMT_CMAF, p, &l);
+    int rc = layout_fragment(vt, k, fmt, p, piff, &l);
     if (rc < 0)
         return rc;
     wr_t c = wr_counter();
@@ -502,7 +527,7 @@ int pk_cmaf_fragment_protected_header_size(const pk_vtrack_t *vt, uint32_t k,
                                            const pk_protect_t *p, uint64_t *size)
 {
     uint64_t hdr, payload;
-    int rc = protected_size(vt, k, p, &hdr, &payload);
+    int rc = protected_size(vt, k, FMT_CMAF, p, 0, &hdr, &payload);
     if (rc < 0)
         return rc;
     *size = hdr;
@@ -513,7 +538,7 @@ int pk_cmaf_fragment_protected_size(const pk_vtrack_t *vt, uint32_t k, const pk_
                                     uint64_t *size)
 {
     uint64_t hdr, payload;
-    int rc = protected_size(vt, k, p, &hdr, &payload);
+    int rc = protected_size(vt, k, FMT_CMAF, p, 0, &hdr, &payload);
     if (rc < 0)
         return rc;
     *size = hdr + payload;
@@ -546,14 +571,17 @@ static int read_samples(const layout_t *l, uint8_t *buf)
     return 0;
 }
 
-int pk_cmaf_fragment_protected(const pk_vtrack_t *vt, uint32_t k, const pk_protect_t *p,
-                               arena_t *a, pk_plan_t *out)
+/* The encrypted fragment k in either format: the header counted, the samples read
+ * behind it into one buffer, then the header written while the callback encrypts
+ * them in place. */
+static int protected_fragment(const pk_vtrack_t *vt, uint32_t k, fmt_t fmt,
+                              const pk_protect_t *p, int piff, arena_t *a, pk_plan_t *out)
 {
     layout_t l;
     pk_plan_t plan;
     int rc;
 
-    if ((rc = layout_fragment(vt, k, FMT_CMAF, p, &l)) < 0)
+    if ((rc = layout_fragment(vt, k, fmt, p, piff, &l)) < 0)
         return rc;
     wr_t c = wr_counter();
     write_header(&c, &l, NULL);
@@ -566,22 +594,57 @@ int pk_cmaf_fragment_protected(const pk_vtrack_t *vt, uint32_t k, const pk_prote
     if ((rc = read_samples(&l, buf + hdr)) < 0)
         return rc;
 
-    crypt_t cr = { buf + hdr, 0 };
+    crypt_t cr = { buf + hdr, 0, 0 };
     wr_t w = wr_init(buf, hdr);
     write_header(&w, &l, &cr);
     if (cr.rc < 0)
         return cr.rc;
     assert(w.pos == hdr && !w.err);
     /* the size getattr reported, from the subsample counts alone */
-    uint64_t want = 0;
-    rc = pk_cmaf_fragment_protected_size(vt, k, p, &want);
-    assert(rc == 0 && want == hdr + l.payload);
-    (void)want;
+    uint64_t want_hdr = 0, want_payload = 0;
+    rc = protected_size(vt, k, fmt, p, piff, &want_hdr, &want_payload);
+    assert(rc == 0 && want_hdr + want_payload == hdr + l.payload);
+    (void)want_hdr, (void)want_payload;
 
     if ((rc = pk_plan_init(&plan, a, 1)) < 0 ||
         (rc = pk_plan_bytes(&plan, a, buf, hdr + l.payload)) < 0)
         return rc;
     *out = plan;
+    return 0;
+}
+
+int pk_cmaf_fragment_protected(const pk_vtrack_t *vt, uint32_t k, const pk_protect_t *p,
+                               arena_t *a, pk_plan_t *out)
+{
+    return protected_fragment(vt, k, FMT_CMAF, p, 0, a, out);
+}
+
+/* MS-SSTR and PIFF 1.1 know AES-CTR with 8-byte IVs (PIFF AlgorithmID 1) only. */
+static int smooth_scheme(const pk_vtrack_t *vt, const pk_protect_t *p)
+{
+    if (p->scheme == FOURCC('c', 'e', 'n', 'c') && p->iv_size == 8)
+        return 0;
+    PK_ERROR("%s (%u bit/s): Smooth fragments are encrypted in cenc with 8-byte IVs only",
+             vt->at->name, vt->at->bitrate);
+    return -EINVAL;
+}
+
+int pk_smooth_fragment_protected(const pk_vtrack_t *vt, uint32_t k, const pk_protect_t *p,
+                                 pk_smooth_box_t box, arena_t *a, pk_plan_t *out)
+{
+    int rc = smooth_scheme(vt, p);
+    return rc < 0 ? rc : protected_fragment(vt, k, FMT_SMOOTH, p, box == PK_SMOOTH_PIFF, a, out);
+}
+
+int pk_smooth_fragment_protected_size(const pk_vtrack_t *vt, uint32_t k, const pk_protect_t *p,
+                                      pk_smooth_box_t box, uint64_t *size)
+{
+    uint64_t hdr, payload;
+    int rc = smooth_scheme(vt, p);
+    if (rc < 0 ||
+        (rc = protected_size(vt, k, FMT_SMOOTH, p, box == PK_SMOOTH_PIFF, &hdr, &payload)) < 0)
+        return rc;
+    *size = hdr + payload;
     return 0;
 }
 

@@ -80,4 +80,30 @@ int pk_cmaf_fragment_protected_header_size(const pk_vtrack_t *vt, uint32_t k,
  */
 int pk_smooth_fragment(const pk_vtrack_t *vt, uint32_t k, arena_t *a, pk_plan_t *out);
 
+/* Where an encrypted Smooth fragment keeps its per-sample IVs and subsamples. */
+typedef enum {
+    PK_SMOOTH_SENC = 0,         /* encryption=cenc: the 23001-7 senc box */
+    PK_SMOOTH_PIFF = 1,         /* encryption=piff: PIFF 1.1's SampleEncryptionBox, uuid
+                                 * a2394f52-5a9b-4f14-a244-6c427c648df4 (same fields) */
+} pk_smooth_box_t;
+
+/*
+ * Encrypted Smooth fragment k (PlayReady-style cenc: AES-CTR, 8-byte per-sample
+ * IVs, subsamples for video, whole samples for audio): pk_smooth_fragment with
+ * the encryption of pk_cmaf_fragment_protected (the same writer and callback
+ * contract). traf: tfhd, trun, the sample encryption box (`box`; flags 0x2 with
+ * subsamples, never PIFF's override flag 0x1), saiz, saio (its one offset: the
+ * first IV, moof-relative, which is the base of the traf without
+ * default-base-is-moof too), tfxd. No sinf/tenc anywhere: a Smooth client makes
+ * its own init segment, the KID from the manifest's ProtectionHeader.
+ *
+ * Returns as pk_cmaf_fragment_protected, plus -EINVAL (logged) when p is not
+ * cenc with 8-byte IVs. pk_smooth_fragment_protected_size: its exact size
+ * without reading or encrypting; 0, -ENOENT, -ENOTSUP, -EINVAL.
+ */
+int pk_smooth_fragment_protected(const pk_vtrack_t *vt, uint32_t k, const pk_protect_t *p,
+                                 pk_smooth_box_t box, arena_t *a, pk_plan_t *out);
+int pk_smooth_fragment_protected_size(const pk_vtrack_t *vt, uint32_t k, const pk_protect_t *p,
+                                      pk_smooth_box_t box, uint64_t *size);
+
 #endif

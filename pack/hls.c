@@ -89,10 +89,261 @@ static void put_text(wr_t *w, const char *s)
         wr_u8(w, *p == '"' ? '\'' : (*p < 0x20 || *p == 0x7f) ? ' ' : *p);
 }
 
+/* ---- keys (pack/hls.h "Encrypted HLS") ---------------------------------- */
+
+static const pk_hls_keys_t *keys_of(const pk_urlopts_t *o)
+{
+    return o ? o->hls : NULL;
+}
+
+/* The index of vt in v (writers only get tracks of the view they are given). */
+static uint32_t track_index(const pk_view_t *v, const pk_vtrack_t *vt)
+{
+    return (uint32_t)(vt - v->tracks);
+}
+
+static const pk_hls_key_t *key_of(const pk_view_t *v, const pk_vtrack_t *vt,
+                                  const pk_urlopts_t *o)
+{
+    const pk_hls_keys_t *h = keys_of(o);
+    uint32_t i = track_index(v, vt);
+    return h && i < h->track_count ? h->tracks[i] : NULL;
+}
+
+static const pk_protect_t *protect_of(const pk_view_t *v, const pk_vtrack_t *vt,
+                                      const pk_urlopts_t *o)
+{
+    const pk_hls_keys_t *h = keys_of(o);
+    uint32_t i = track_index(v, vt);
+    return h && h->protect && i < h->track_count ? h->protect[i] : NULL;
+}
+
+/* Encrypted TS: no I-frame playlists (pack/hls.h). */
+static int ts_encrypted(pk_hls_format_t fmt, const pk_urlopts_t *o)
+{
+    return fmt != PK_HLS_CMAF && keys_of(o);
+}
+
+/* RFC 8216 §7: KEYFORMAT and KEYFORMATVERSIONS need version 5 (every SAMPLE-AES output
+ * writes them, and the CPIX's own lines may), an IV attribute 2. */
+static unsigned keys_need(const pk_urlopts_t *o)
+{
+    const pk_hls_keys_t *h = keys_of(o);
+    return !h ? 0 : h->method == PK_HLS_AES_128 ? 2 : 5;
+}
+
+static const char *method_name(pk_hls_method_t m)
+{
+    switch (m) {
+    case PK_HLS_SAMPLE_AES: return "SAMPLE-AES";
+    case PK_HLS_SAMPLE_AES_CTR: return "SAMPLE-AES-CTR";
+    case PK_HLS_AES_128: return "AES-128";
+    }
+    return "NONE";
+}
+
+/* A URI as a quoted-string: what RFC 8216 §4.2 forbids there ('"', CR, LF) and what RFC
+ * 3986 has no place for (blanks, controls, non-ASCII) is percent-encoded, so no URI from a
+ * CPIX or an option can end the string or the line early. */
+static void put_quoted_uri(wr_t *w, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    wr_u8(w, '"');
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p <= 0x20 || *p == '"' || *p >= 0x7f) {
+            wr_u8(w, '%');
+            wr_u8(w, (uint8_t)hex[*p >> 4]);
+            wr_u8(w, (uint8_t)hex[*p & 15]);
+        } else {
+            wr_u8(w, *p);
+        }
+    }
+    wr_u8(w, '"');
+}
+
+/* The METHOD value of an attribute list (RFC 8216 §4.2), quoted strings skipped, into
+ * out[cap]; "" when there is none. */
+static void method_of(const char *s, size_t n, char *out, size_t cap)
+{
+    const char *end = s + n;
+    out[0] = '\0';
+    while (s < end) {
+        const char *eq = memchr(s, '=', (size_t)(end - s));
+        if (!eq)
+            return;
+        const char *v = eq + 1, *ve = v;
+        if (ve < end && *ve == '"') {
+            const char *q = memchr(ve + 1, '"', (size_t)(end - ve - 1));
+            ve = q ? q + 1 : end;
+        }
+        while (ve < end && *ve != ',')
+            ve++;
+        if (eq - s == 6 && memcmp(s, "METHOD", 6) == 0) {
+            size_t k = (size_t)(ve - v) < cap ? (size_t)(ve - v) : cap - 1;
+            memcpy(out, v, k);
+            out[k] = '\0';
+            return;
+        }
+        s = ve < end ? ve + 1 : end;
+    }
+}
+
+/*
+ * Writes the lines of `text` (a CPIX HLSSignalingData) that are #FROM: lines of METHOD m
+ * and hold no control character, as #TAG: lines (a master's EXT-X-SESSION-KEY from an
+ * EXT-X-KEY: RFC 8216 §4.3.4.5 defines the same attributes for both). Returns how many.
+ */
+static int put_given(wr_t *w, const char *text, const char *from, const char *tag,
+                     pk_hls_method_t m)
+{
+    size_t flen = strlen(from);
+    int n = 0;
+    for (const char *p = text; *p;) {
+        size_t len = strcspn(p, "\r\n"), i;
+        char method[32];
+        for (i = 0; i < len && (unsigned char)p[i] >= 0x20 && p[i] != 0x7f; i++)
+            ;
+        if (i == len && len > flen + 2 && p[0] == '#' && memcmp(p + 1, from, flen) == 0 &&
+            p[1 + flen] == ':') {
+            const char *attrs = p + 2 + flen;
+            size_t alen = len - 2 - flen;
+            method_of(attrs, alen, method, sizeof method);
+            if (strcmp(method, method_name(m)) == 0) {
+                wr_printf(w, "#%s:", tag);
+                wr_bytes(w, attrs, alen);
+                wr_u8(w, '\n');
+                n++;
+            }
+        }
+        p += len;
+        p += strspn(p, "\r\n");
+    }
+    return n;
+}
+
+/* A system's line as ismfs builds it (pack/hls.h), or nothing when it cannot be built:
+ * FairPlay outside SAMPLE-AES or without its URI, Widevine and PlayReady in TS or without
+ * their data, identity without a key URI. */
+static void put_built(wr_t *w, const char *tag, pk_hls_method_t m, const pk_hls_key_t *k,
+                      const pk_hls_system_t *s, int ts)
+{
+    switch (s->kind) {
+    case PK_HLS_FAIRPLAY:
+        if (m != PK_HLS_SAMPLE_AES || !s->uri)
+            return;
+        wr_printf(w, "#%s:METHOD=%s,URI=", tag, method_name(m));
+        put_quoted_uri(w, s->uri);
+        wr_str(w, ",KEYFORMAT=\"com.apple.streamingkeydelivery\",KEYFORMATVERSIONS=\"1\"\n");
+        return;
+    case PK_HLS_WIDEVINE:
+        if (ts || !s->data.len)
+            return;
+        /* the whole pssh box, as shaka-packager and SPEKE write it (ams-facts §5.4) */
+        wr_printf(w, "#%s:METHOD=%s,URI=\"data:text/plain;base64,", tag, method_name(m));
+        wr_base64(w, s->data.data, s->data.len);
+        wr_str(w, "\",KEYID=0x");
+        wr_hex(w, k->kid, 16);
+        wr_str(w, ",KEYFORMAT=\"urn:uuid:edef8ba9-79d6-4ace-a3c8-27dcd51d21ed\","
+                  "KEYFORMATVERSIONS=\"1\"\n");
+        return;
+    case PK_HLS_PLAYREADY:
+        if (ts || !s->data.len)
+            return;
+        /* the PlayReady Object, not a pssh box (SPEKE: "NOT the raw PSSH box") */
+        wr_printf(w, "#%s:METHOD=%s,URI=\"data:text/plain;charset=UTF-16;base64,", tag,
+                  method_name(m));
+        wr_base64(w, s->data.data, s->data.len);
+        wr_str(w, "\",KEYFORMAT=\"com.microsoft.playready\",KEYFORMATVERSIONS=\"1\"\n");
+        return;
+    case PK_HLS_IDENTITY:
+        if (!s->uri)
+            return;
+        wr_printf(w, "#%s:METHOD=%s,URI=", tag, method_name(m));
+        put_quoted_uri(w, s->uri);
+        if (ts) {
+            /* Apple SAMPLE-AES TS: the constant IV the segments restart every unit with
+             * (without IV= a client would take the media sequence number) */
+            if (k->has_iv) {
+                wr_str(w, ",IV=0x");
+                wr_hex(w, k->iv, 16);
+            }
+            wr_u8(w, '\n');
+        } else {
+            /* shaka-player reads the KID from the init segment's tenc */
+            wr_str(w, ",KEYFORMAT=\"identity\",KEYFORMATVERSIONS=\"1\"\n");
+        }
+        return;
+    }
+}
+
+/*
+ * The lines of key k for a media playlist (EXT-X-KEY) or a master (EXT-X-SESSION-KEY) of
+ * a SAMPLE-AES/SAMPLE-AES-CTR output: one set per system, the CPIX's given lines where
+ * they pass put_given, else the built one; identity lines last (ffmpeg keeps the last).
+ */
+static void put_key_lines(wr_t *w, int master, pk_hls_method_t m, const pk_hls_key_t *k,
+                          int ts)
+{
+    const char *tag = master ? "EXT-X-SESSION-KEY" : "EXT-X-KEY";
+    for (int last = 0; last < 2; last++) {
+        for (uint32_t i = 0; i < k->system_count; i++) {
+            const pk_hls_system_t *s = &k->systems[i];
+            int given = 0;
+            if ((s->kind == PK_HLS_IDENTITY) != last)
+                continue;
+            if (ts && (s->kind == PK_HLS_WIDEVINE || s->kind == PK_HLS_PLAYREADY))
+                continue;
+            if (master && s->master)
+                given = put_given(w, s->master, "EXT-X-SESSION-KEY", tag, m);
+            if (!given && s->media)
+                given = put_given(w, s->media, "EXT-X-KEY", tag, m);
+            if (!given)
+                put_built(w, tag, m, k, s, ts);
+        }
+    }
+}
+
+/* AES-128: the key line of one segment, with its IV. */
+static int put_aes_line(wr_t *w, const pk_hls_keys_t *h, const pk_hls_key_t *k,
+                        const pk_vtrack_t *vt, const pk_vtrack_t *mux, uint32_t frag)
+{
+    uint8_t iv[16];
+    int rc = h->iv(h->iv_ctx, vt, mux, frag, iv);
+    if (rc < 0)
+        return rc;
+    wr_str(w, "#EXT-X-KEY:METHOD=AES-128,URI=");
+    put_quoted_uri(w, k->key_uri);
+    wr_str(w, ",IV=0x");
+    wr_hex(w, iv, 16);
+    wr_u8(w, '\n');
+    return 0;
+}
+
+/* Whether vt and mux (v3) are under one key: one EXT-X-KEY covers a whole segment, so a v3
+ * segment muxing audio of another key does not exist. */
+static int same_key(const pk_view_t *v, const pk_vtrack_t *vt, const pk_vtrack_t *mux,
+                    const pk_urlopts_t *o)
+{
+    const pk_hls_key_t *a = key_of(v, vt, o), *b = mux ? key_of(v, mux, o) : a;
+    return !keys_of(o) || (a && b && memcmp(a->kid, b->kid, 16) == 0);
+}
+
+/* Whether the keys of o can sign vt's playlists in fmt: 0, or -EINVAL (a track without a
+ * key, a method the format does not have, AES-128 without URI or IVs). */
+static int keys_check(const pk_view_t *v, const pk_vtrack_t *vt, pk_hls_format_t fmt,
+                      const pk_urlopts_t *o)
+{
+    const pk_hls_keys_t *h = keys_of(o);
+    const pk_hls_key_t *k = key_of(v, vt, o);
+    if (!h)
+        return 0;
+    if (!k || (h->method == PK_HLS_AES_128 && (fmt == PK_HLS_CMAF || !k->key_uri || !h->iv)) ||
+        (h->method == PK_HLS_SAMPLE_AES_CTR && fmt != PK_HLS_CMAF))
+        return -EINVAL;
+    return 0;
+}
+
 /* ---- languages -------------------------------------------------------- */
-
-
-
 
 /* Writes `,LANGUAGE="tag"` with the shortest RFC 5646 form of lang (pack/lang.h);
  * nothing for "und" (RFC 5646 §4.1: undetermined is better left out) or a malformed value. */
@@ -209,14 +460,42 @@ static uint64_t bits_per_s(uint64_t bytes, uint64_t ticks, uint32_t timescale)
     return (uint64_t)((bits + ticks - 1) / ticks);
 }
 
+/* How the segments of one playlist are encrypted, as far as their sizes go. */
+typedef struct {
+    int encrypted;              /* the output is (o->hls) */
+    const pk_protect_t *prot;   /* CMAF: the track's protection (senc, saiz, saio sizes) */
+    int aes;                    /* AES-128: PKCS7 pads every segment */
+    const pk_ts_saes_t *saes, *saes_mux;    /* SAMPLE-AES TS: the tracks' transforms */
+} sizing_t;
+
+static const pk_ts_saes_t *saes_of(const pk_view_t *v, const pk_vtrack_t *vt,
+                                   const pk_urlopts_t *o)
+{
+    const pk_hls_keys_t *h = keys_of(o);
+    uint32_t i = vt ? track_index(v, vt) : UINT32_MAX;
+    return h && h->saes && i < h->track_count ? h->saes[i] : NULL;
+}
+
+static sizing_t sizing_of(const pk_view_t *v, const pk_vtrack_t *vt, const pk_vtrack_t *mux,
+                          const pk_urlopts_t *o)
+{
+    const pk_hls_keys_t *h = keys_of(o);
+    return (sizing_t){ .encrypted = h != NULL, .prot = protect_of(v, vt, o),
+                       .aes = h && h->method == PK_HLS_AES_128, .saes = saes_of(v, vt, o),
+                       .saes_mux = saes_of(v, mux, o) };
+}
+
 /*
  * Bytes of what a playlist entry for fragment k points at. TS sizes depend on the
  * conversion of every sample, so pk_ts_* runs in count mode, in an arena of its own that is
  * freed at once: a master walks every fragment of every track, and what one segment
- * allocates should not stay for the rest of the walk.
+ * allocates should not stay for the rest of the walk. Encrypted CMAF adds senc, saiz and
+ * saio to the header (sample sizes do not change); AES-128 adds 1 to 16 bytes of PKCS7
+ * padding (RFC 8216 4.3.2.4), known without encrypting. Returns 0, -EINVAL (encrypted CMAF
+ * without its protection), or an error of the size functions.
  */
 static int entry_size(const pk_vtrack_t *vt, const pk_vtrack_t *mux, uint32_t k,
-                      size_kind_t kind, uint64_t *out)
+                      size_kind_t kind, const sizing_t *z, uint64_t *out)
 {
     const pk_frag_t *f = &vt->frags[k];
     arena_t *scratch;
@@ -226,13 +505,18 @@ static int entry_size(const pk_vtrack_t *vt, const pk_vtrack_t *mux, uint32_t k,
     switch (kind) {
     case SIZE_CMAF:
     case SIZE_IFRAME_CMAF:
-        *out = vt->cmaf_header ? vt->cmaf_header[k] : pk_cmaf_fragment_header_size(vt, k);
+        if (z->encrypted && !z->prot)
+            return -EINVAL;
+        if (z->prot && (rc = pk_cmaf_fragment_protected_header_size(vt, k, z->prot, out)) < 0)
+            return rc;
+        if (!z->prot)
+            *out = vt->cmaf_header ? vt->cmaf_header[k] : pk_cmaf_fragment_header_size(vt, k);
         /* the first sample of a fragment is its key frame (pack/view.h) */
         *out += kind == SIZE_CMAF ? f->bytes : vt->t->samples[f->first].size;
         return 0;
     case SIZE_TS:
-        if (pk_ts_segment_size(vt, mux, k, out) == 0)
-            return 0;
+        if (!z->saes && !z->saes_mux && pk_ts_segment_size(vt, mux, k, out) == 0)
+            goto pad;
         break;
     case SIZE_IFRAME_TS:
         if (pk_ts_keyframe_size(vt, k, out) == 0)
@@ -242,13 +526,21 @@ static int entry_size(const pk_vtrack_t *vt, const pk_vtrack_t *mux, uint32_t k,
     if (!(scratch = arena_new()))
         return -ENOMEM;
     if (kind == SIZE_TS) {
-        rc = pk_ts_segment(vt, mux, k, scratch, &w);
+        /* SAMPLE-AES grows protected NAL units (emulation prevention): its own count */
+        rc = z->saes || z->saes_mux
+             ? pk_ts_segment_saes(vt, z->saes, mux, z->saes_mux, k, scratch, &w)
+             : pk_ts_segment(vt, mux, k, scratch, &w);
         *out = w.pos;
     } else {
         rc = pk_ts_keyframe_range(vt, k, scratch, out);
     }
     arena_free(scratch);
-    return rc;
+    if (rc < 0 || kind != SIZE_TS)
+        return rc;
+pad:
+    if (z->aes)
+        *out += 16 - *out % 16;
+    return 0;
 }
 
 /*
@@ -293,10 +585,11 @@ static rate_t rates(const seg_t *s, uint32_t n, uint32_t timescale, uint32_t tar
 
 /* The rates of vt's playlist (or I-frame playlist) in format fmt; mux for v3 variants. */
 static int track_rates(const pk_view_t *v, const pk_vtrack_t *vt, const pk_vtrack_t *mux,
-                       size_kind_t kind, arena_t *a, rate_t *out)
+                       size_kind_t kind, const pk_urlopts_t *o, arena_t *a, rate_t *out)
 {
     uint32_t n = 0;
     seg_t *s = arena_calloc(a, v->frag_end - v->frag_begin + 1, sizeof *s);
+    sizing_t z = sizing_of(v, vt, mux, o);
     int rc;
 
     if (!s)
@@ -304,7 +597,7 @@ static int track_rates(const pk_view_t *v, const pk_vtrack_t *vt, const pk_vtrac
     for (uint32_t k = v->frag_begin; k < v->frag_end; k++) {
         if (!vt->frags[k].count)
             continue;
-        if ((rc = entry_size(vt, mux, k, kind, &s[n].bytes)) < 0)
+        if ((rc = entry_size(vt, mux, k, kind, &z, &s[n].bytes)) < 0)
             return rc;
         s[n++].ticks = vt->frags[k].duration;
     }
@@ -416,19 +709,19 @@ static int master_rates(master_t *m, arena_t *a)
     int rc;
 
     for (uint32_t i = 0; i < m->nvideo; i++) {
-        if ((rc = track_rates(m->v, m->video[i], mux, kind, a, &m->vrate[i])) < 0)
+        if ((rc = track_rates(m->v, m->video[i], mux, kind, m->o, a, &m->vrate[i])) < 0)
             return rc;
-        if (m->fmt != PK_HLS_V3 &&
+        if (m->fmt != PK_HLS_V3 && !ts_encrypted(m->fmt, m->o) &&
             (rc = track_rates(m->v, m->video[i], NULL,
-                              m->fmt == PK_HLS_CMAF ? SIZE_IFRAME_CMAF : SIZE_IFRAME_TS, a,
-                              &m->irate[i])) < 0)
+                              m->fmt == PK_HLS_CMAF ? SIZE_IFRAME_CMAF : SIZE_IFRAME_TS, m->o,
+                              a, &m->irate[i])) < 0)
             return rc;
     }
     for (uint32_t i = 0; i < m->naudio; i++) {
         /* v3 measures its audio inside the muxed segments, or as its one variant */
         if (m->fmt == PK_HLS_V3 && (m->nvideo || i > 0))
             break;
-        if ((rc = track_rates(m->v, m->audio[i], NULL, kind, a, &m->arate[i])) < 0)
+        if ((rc = track_rates(m->v, m->audio[i], NULL, kind, m->o, a, &m->arate[i])) < 0)
             return rc;
         group_t *g = &m->groups[m->group_of[i]];
         if (m->arate[i].peak > g->max.peak)
@@ -537,7 +830,7 @@ static void put_master_groups(wr_t *w, const master_t *m)
             wr_u8(w, '\n');
         }
     }
-    for (uint32_t i = 0; i < m->nvideo; i++) {
+    for (uint32_t i = 0; i < m->nvideo && !ts_encrypted(m->fmt, m->o); i++) {
         const pk_vtrack_t *vt = m->video[i];
         put_bandwidth(w, "#EXT-X-I-FRAME-STREAM-INF", m->irate[i]);
         put_video_attrs(w, vt->t, 0);       /* FRAME-RATE is not defined here (§4.3.4.3) */
@@ -590,17 +883,70 @@ static void put_master_v3(wr_t *w, const master_t *m)
     }
 }
 
+/* Track i of the video variants then the audio tracks. */
+static const pk_vtrack_t *keyed_track(const master_t *m, uint32_t i)
+{
+    return i < m->nvideo ? m->video[i] : m->audio[i - m->nvideo];
+}
+
+/*
+ * EXT-X-SESSION-KEY (RFC 8216 §4.3.4.5: SHOULD be there when variants share keys, at most
+ * one per identical attribute set): the lines of each key a variant or rendition of this
+ * master uses, once per key, in variant order. v3 segments carry their video's key only
+ * (one EXT-X-KEY covers a whole muxed segment), or the one audio track's.
+ */
+
+static int put_session_keys(wr_t *w, const master_t *m)
+{
+    const pk_hls_keys_t *h = keys_of(m->o);
+    uint32_t naudio = m->fmt == PK_HLS_V3 ? (m->nvideo ? 0 : m->naudio > 0) : m->naudio;
+    int rc;
+
+    if (!h)
+        return 0;
+    for (uint32_t i = 0; i < m->nvideo + naudio; i++) {
+        const pk_vtrack_t *vt = keyed_track(m, i);
+        const pk_hls_key_t *k = key_of(m->v, vt, m->o);
+        uint32_t j = 0;
+        if ((rc = keys_check(m->v, vt, m->fmt, m->o)) < 0)
+            return rc;
+        /* keys_check passed for every earlier track: each has a key */
+        while (j < i && memcmp(key_of(m->v, keyed_track(m, j), m->o)->kid, k->kid, 16) != 0)
+            j++;
+        if (j < i)
+            continue;           /* that key's lines are there already */
+        if (h->method != PK_HLS_AES_128) {
+            put_key_lines(w, 1, h->method, k, m->fmt != PK_HLS_CMAF);
+        } else {
+            /* no IV: each segment has its own (its EXT-X-KEY says it) */
+            wr_str(w, "#EXT-X-SESSION-KEY:METHOD=AES-128,URI=");
+            put_quoted_uri(w, k->key_uri);
+            wr_u8(w, '\n');
+        }
+    }
+    return 0;
+}
+
 int pk_hls_master(const pk_view_t *v, pk_hls_format_t fmt, const pk_urlopts_t *o, arena_t *a,
                   wr_t *w)
 {
     master_t m = { .v = v, .fmt = fmt, .o = o };
     int rc;
 
-    if ((rc = master_collect(&m, a)) < 0 || (rc = master_rates(&m, a)) < 0)
+    if ((rc = master_collect(&m, a)) < 0)
+        return rc;
+    /* v3 variants mux the first audio: all of them must share its key (same_key) */
+    for (uint32_t i = 0; fmt == PK_HLS_V3 && m.naudio && i < m.nvideo; i++)
+        if (!same_key(v, m.video[i], m.audio[0], o))
+            return -ENOENT;
+    if ((rc = master_rates(&m, a)) < 0)
         return rc;
     if (!m.nvideo && !m.naudio)
         return -ENOENT;
-    wr_printf(w, "#EXTM3U\n#EXT-X-VERSION:%u\n#EXT-X-INDEPENDENT-SEGMENTS\n", version(fmt, 0));
+    wr_printf(w, "#EXTM3U\n#EXT-X-VERSION:%u\n#EXT-X-INDEPENDENT-SEGMENTS\n",
+              version(fmt, keys_need(o)));
+    if ((rc = put_session_keys(w, &m)) < 0)
+        return rc;
     if (fmt == PK_HLS_V3)
         put_master_v3(w, &m);
     else
@@ -639,18 +985,32 @@ static void put_map(wr_t *w, const pk_vtrack_t *vt, const pk_urlopts_t *o)
 int pk_hls_media(const pk_view_t *v, const pk_vtrack_t *vt, const pk_vtrack_t *mux,
                  pk_hls_format_t fmt, const pk_urlopts_t *o, wr_t *w)
 {
+    const pk_hls_keys_t *h = keys_of(o);
+    const pk_hls_key_t *key = key_of(v, vt, o);
+    unsigned need = fmt == PK_HLS_CMAF ? 6 : 3;
     uint64_t before = 0;
+    int rc;
 
     if (mux && (fmt != PK_HLS_V3 || vt->t->type != PK_TRACK_VIDEO ||
                 mux->t->type != PK_TRACK_AUDIO))
         return -EINVAL;
-    put_playlist_head(w, v, vt, fmt, fmt == PK_HLS_CMAF ? 6 : 3, 0);
+    if ((rc = keys_check(v, vt, fmt, o)) < 0)
+        return rc;
+    if (!same_key(v, vt, mux, o))
+        return -ENOENT;
+    put_playlist_head(w, v, vt, fmt, need > keys_need(o) ? need : keys_need(o), 0);
+    /* the keys before EXT-X-MAP: they apply to what follows, the init section included */
+    if (h && h->method != PK_HLS_AES_128)
+        put_key_lines(w, 0, h->method, key, fmt != PK_HLS_CMAF);
     if (fmt == PK_HLS_CMAF)
         put_map(w, vt, o);
     for (uint32_t k = v->frag_begin; k < v->frag_end; k++) {
         const pk_frag_t *f = &vt->frags[k];
         if (!f->count)
             continue;
+        /* RFC 8216 4.3.2.4: a new EXT-X-KEY where the IV changes, i.e. every segment */
+        if (h && h->method == PK_HLS_AES_128 && (rc = put_aes_line(w, h, key, vt, mux, k)) < 0)
+            return rc;
         put_extinf(w, extinf_ms(before, f->duration, vt->t->timescale));
         before += f->duration;
         put_segment_uri(w, vt, mux, fmt, 0, f->time, o);
@@ -663,15 +1023,22 @@ int pk_hls_media(const pk_view_t *v, const pk_vtrack_t *vt, const pk_vtrack_t *m
 int pk_hls_iframes(const pk_view_t *v, const pk_vtrack_t *vt, pk_hls_format_t fmt,
                    const pk_urlopts_t *o, arena_t *a, wr_t *w)
 {
+    const pk_hls_keys_t *h = keys_of(o);
     uint64_t before = 0;
     size_kind_t kind = fmt == PK_HLS_CMAF ? SIZE_IFRAME_CMAF : SIZE_IFRAME_TS;
+    sizing_t z = sizing_of(v, vt, NULL, o);
+    unsigned need = fmt == PK_HLS_CMAF ? 5 : 4;
     int rc;
 
     (void)a;                    /* TS ranges are measured in scratch arenas (entry_size) */
-    if (fmt == PK_HLS_V3 || vt->t->type != PK_TRACK_VIDEO)
+    if (fmt == PK_HLS_V3 || vt->t->type != PK_TRACK_VIDEO || ts_encrypted(fmt, o))
         return -ENOENT;
+    if ((rc = keys_check(v, vt, fmt, o)) < 0)
+        return rc;
     /* EXT-X-BYTERANGE and EXT-X-I-FRAMES-ONLY need 4, EXT-X-MAP in I-frame playlists 5 */
-    put_playlist_head(w, v, vt, fmt, fmt == PK_HLS_CMAF ? 5 : 4, 1);
+    put_playlist_head(w, v, vt, fmt, need > keys_need(o) ? need : keys_need(o), 1);
+    if (h)
+        put_key_lines(w, 0, h->method, key_of(v, vt, o), 0);
     if (fmt == PK_HLS_CMAF)
         put_map(w, vt, o);
     for (uint32_t k = v->frag_begin; k < v->frag_end; k++) {
@@ -679,7 +1046,7 @@ int pk_hls_iframes(const pk_view_t *v, const pk_vtrack_t *vt, pk_hls_format_t fm
         uint64_t len;
         if (!f->count)
             continue;
-        if ((rc = entry_size(vt, NULL, k, kind, &len)) < 0)
+        if ((rc = entry_size(vt, NULL, k, kind, &z, &len)) < 0)
             return rc;
         /* one I-frame per fragment: its EXTINF runs to the next fragment's key frame */
         put_extinf(w, extinf_ms(before, f->duration, vt->t->timescale));

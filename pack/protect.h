@@ -57,6 +57,12 @@ typedef struct {
     uint8_t kid[16];            /* cenc:default_KID */
     uint32_t system_count;
     const pk_drm_system_t *systems;
+    /* Smooth ProtectionHeader (cenc only; empty/NULL otherwise): the PlayReady Object of
+     * the CPIX's PlayReady system for this key, or one built for it when the CPIX names
+     * none (a Smooth client learns of the encryption from this header alone), and the
+     * CPIX's SmoothStreamingProtectionHeaderData (base64 text, written as given), or NULL */
+    pk_bytes_t smooth_pro;
+    const char *smooth_header;
 } pk_track_drm_t;
 
 /* The signalling of a protected view: drm[i] for view track i (pk_view_t tracks). */

@@ -5,6 +5,7 @@
 
 #include "codec.h"
 #include "log.h"
+#include "protect.h"
 #include "text.h"
 
 /* The root TimeScale: 100 ns, the MS-SSTR default (2.2.2.1) and what AMS wrote. */
@@ -239,7 +240,13 @@ static int write_stream(wr_t *w, const pk_view_t *v, uint32_t lead, const char *
     if (video)
         wr_printf(w, " MaxWidth=\"%u\" MaxHeight=\"%u\" DisplayWidth=\"%u\" DisplayHeight=\"%u\"",
                   max_w, max_h, max_w, max_h);
-    /* chunk times and the URL's {start time} are in the tracks' own timescale */
+    /* chunk times and the URL's {start time} are in the tracks' own timescale.
+     * The options that change a fragment's bytes (encryption=) follow the time inside
+     * the parentheses, as in every other segment name of the grammar: ams-facts §8
+     * item 13 leaves AMS's form unknown, so ismfs decides for one grammar, in which
+     * the clear and each encrypted fragment are distinct names (a cache in front
+     * never mixes them). Clients substitute {bitrate} and {start time} only and keep
+     * the rest of the template as it is (MS-SSTR 2.2.2.3; dash.js MssParser). */
     wr_printf(w, " TimeScale=\"%u\" Url=\"QualityLevels({bitrate})/Fragments(",
               first->t->timescale);
     wr_url_name(w, first->at->name);
@@ -261,6 +268,64 @@ static int write_stream(wr_t *w, const pk_view_t *v, uint32_t lead, const char *
     return 0;
 }
 
+static const pk_track_drm_t *drm_of(const pk_drm_t *drm, uint32_t i)
+{
+    return drm && i < drm->track_count ? drm->tracks[i] : NULL;
+}
+
+/* The drm of the first track the manifest lists (NULL for none) and, in *one,
+ * whether every listed track has a drm of that key. */
+static const pk_track_drm_t *lead_drm(const pk_view_t *v, const pk_drm_t *drm, int *one)
+{
+    const pk_track_drm_t *lead = NULL;
+    int first = 1;
+    *one = 1;
+    for (uint32_t i = 0; i < v->track_count; i++) {
+        const pk_track_drm_t *d = drm_of(drm, i);
+        if (!listed(v, &v->tracks[i]))
+            continue;
+        if (first)
+            lead = d;
+        else if (!d || !lead || memcmp(d->kid, lead->kid, 16) != 0)
+            *one = 0;
+        first = 0;
+    }
+    return lead;
+}
+
+int pk_smooth_one_key(const pk_view_t *v, const pk_drm_t *drm)
+{
+    int one;
+    return lead_drm(v, drm, &one) && one;
+}
+
+/* MS-SSTR 2.2.2.2: one ProtectionHeader per system, PlayReady's only (the one DRM of
+ * Smooth; dash.js takes the first ProtectionHeader as a PlayReady Object whatever its
+ * SystemID). The SystemID is written as nginx-vod-module writes it (lower case, no braces),
+ * not in the braces of MS-SSTR's ABNF: ExoPlayer strips braces, dash.js reads no SystemID. */
+static int write_protection(wr_t *w, const pk_view_t *v, const pk_drm_t *drm)
+{
+    int one;
+    const pk_track_drm_t *d = lead_drm(v, drm, &one);
+    if (!d || !one) {
+        PK_ERROR("the Smooth tracks of this view have %s key; Smooth signals one key per "
+                 "presentation", d ? "more than one" : "no");
+        return -ENOTSUP;
+    }
+    if (!d->smooth_header && !d->smooth_pro.len) {
+        PK_ERROR("no PlayReady header for the Smooth ProtectionHeader");
+        return -EINVAL;
+    }
+    wr_str(w, "  <Protection>\n    <ProtectionHeader "
+              "SystemID=\"9a04f079-9840-4286-ab92-e65be0885f95\">");
+    if (d->smooth_header)
+        wr_xml(w, d->smooth_header);
+    else
+        wr_base64(w, d->smooth_pro.data, d->smooth_pro.len);
+    wr_str(w, "</ProtectionHeader>\n  </Protection>\n");
+    return 0;
+}
+
 int pk_smooth_manifest(const pk_view_t *v, const pk_urlopts_t *o, wr_t *w)
 {
     const char *seg = o && o->segment ? o->segment : "";
@@ -272,6 +337,9 @@ int pk_smooth_manifest(const pk_view_t *v, const pk_urlopts_t *o, wr_t *w)
     wr_str(w, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     wr_printf(w, "<SmoothStreamingMedia MajorVersion=\"2\" MinorVersion=\"2\" "
                  "TimeScale=\"%u\" Duration=\"%llu\">\n", HNS, (unsigned long long)dur);
+    /* MS-SSTR 2.2.2.1: Protection before the first StreamIndex */
+    if (o && o->drm && (rc = write_protection(w, v, o->drm)) < 0)
+        return rc;
     for (int pass = 0; pass < 2; pass++) {      /* video first, then audio */
         pk_track_type_t type = pass ? PK_TRACK_AUDIO : PK_TRACK_VIDEO;
         for (uint32_t i = 0; i < v->track_count; i++) {

@@ -2,12 +2,15 @@
  * Smooth Streaming client manifest (MS-SSTR 2.2.2), v2.2 with r= repeats: one
  * StreamIndex per media type and track name, TimeScale per StreamIndex = the
  * tracks' own timescale, CodecPrivateData for H.264 (Annex B SPS/PPS hex) and AAC
- * (AudioSpecificConfig hex). Fragment URLs: QualityLevels({bitrate})/Fragments(NAME={start time}).
+ * (AudioSpecificConfig hex). Fragment URLs:
+ * QualityLevels({bitrate})/Fragments(NAME={start time}), with the encryption option after
+ * the time when encrypted.
  */
 #ifndef PK_SMOOTH_H
 #define PK_SMOOTH_H
 
 #include "bytes.h"
+#include "protect.h"
 #include "view.h"
 
 /*
@@ -34,5 +37,20 @@
  * whose video and audio timescales differ plays out of sync there.
  */
 int pk_smooth_manifest(const pk_view_t *v, const pk_urlopts_t *o, wr_t *w);
+
+/*
+ * Encrypted (o->drm set): the manifest also has <Protection> with one
+ * <ProtectionHeader SystemID="9a04f079-9840-4286-ab92-e65be0885f95"> (PlayReady)
+ * holding the track drm's smooth_header as given, else base64 of its smooth_pro
+ * (pack/protect.h), and o->segment (",encryption=cenc" or ",encryption=piff")
+ * goes into every Url template after the time. Smooth has one ProtectionHeader
+ * per presentation, so every track the manifest lists must have one key
+ * (pk_smooth_one_key), else -ENOTSUP (logged); -EINVAL (logged) when the drm
+ * has neither a header nor a PRO.
+ *
+ * pk_smooth_one_key: 1 when every track pk_smooth_manifest lists has a drm in
+ * `drm` and all have the same KID, 0 otherwise (and for a view it lists nothing of).
+ */
+int pk_smooth_one_key(const pk_view_t *v, const pk_drm_t *drm);
 
 #endif

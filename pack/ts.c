@@ -32,6 +32,11 @@
  *     are followed by 0xFF bytes (2.4.4.2).
  *   - v3 (muxed) segments interleave PES by their DTS at 90 kHz, video first on a
  *     tie.
+ *   - SAMPLE-AES (ts.h): the transform works on what the segment carries, NAL units
+ *     behind start codes and whole ADTS frames, so the unit boundaries a client finds
+ *     are those that were encrypted. The PES of a protected video sample is its clear
+ *     size plus the sample's growth; audio keeps its size, so the packet counts the
+ *     view knows still hold for audio and are not used for protected video.
  */
 #include "ts.h"
 
@@ -50,6 +55,7 @@
 #define AUDIO_PES_MAX_FRAMES 64         /* a bound for (unlikely) tiny frames */
 #define ADTS_HEADER 7
 #define MAX_TS_33 0x1ffffffffull        /* PTS, DTS and PCR base are 33 bits */
+#define SAES_ASC_MAX 64                 /* AudioSpecificConfig bytes the PMT may carry */
 
 static const uint8_t avc_aud[] = { 0, 0, 0, 1, 0x09, 0xf0 };       /* primary_pic_type 7 */
 static const uint8_t hevc_aud[] = { 0, 0, 0, 1, 0x46, 0x01, 0x50 }; /* type 35, pic_type 2 */
@@ -63,6 +69,9 @@ typedef struct {
     uint8_t sid;                /* PES stream_id */
     uint8_t type;               /* PMT stream_type */
     uint32_t reg;               /* registration descriptor format_identifier, 0 for none */
+    const pk_ts_saes_t *saes;   /* SAMPLE-AES (ts.h), NULL: clear */
+    uint32_t pdi;               /* SAMPLE-AES private_data_indicator: 'zavc', 'aacd' */
+    uint32_t audio_type;        /* SAMPLE-AES audio setup information: 'zaac', 'zach', 'zacp' */
     int video, hevc, adts, pcr;
     unsigned cc;                /* continuity_counter of the next packet */
     int carries_aud;            /* video samples start with their own AUD */
@@ -163,10 +172,14 @@ static int is_aud(const stream_t *s, const uint8_t *nal, size_t len)
     return s->hevc ? (nal[0] >> 1 & 0x3f) == 35 : (nal[0] & 0x1f) == 9;
 }
 
-static void put_nal(wr_t *pw, const uint8_t *nal, size_t len)
+/* One NAL unit of a sample behind its start code; SAMPLE-AES: in its protected form. */
+static int put_nal(const stream_t *s, wr_t *pw, const uint8_t *nal, size_t len)
 {
     wr_u32(pw, 1);              /* start code with its zero_byte, H.264 B.1.1 */
+    if (s->saes)
+        return s->saes->nal(s->saes->ctx, nal, len, pw);
     wr_bytes(pw, nal, len);
+    return 0;
 }
 
 static void put_params(const stream_t *s, wr_t *pw, int key)
@@ -185,7 +198,7 @@ static int convert(const stream_t *s, uint32_t i, int key, wr_t *pw)
 {
     const pk_track_t *t = s->t;
     rd_t r = rd_init(s->raw, t->samples[i].size);
-    int first = 1;
+    int first = 1, rc;
 
     if (!s->carries_aud) {
         if (s->hevc)
@@ -208,7 +221,8 @@ static int convert(const stream_t *s, uint32_t i, int key, wr_t *pw)
         rd_skip(&r, len);
         if (s->carries_aud && first && !is_aud(s, nal, len))
             put_params(s, pw, key);
-        put_nal(pw, nal, len);
+        if ((rc = put_nal(s, pw, nal, len)) < 0)
+            return rc;
         if (s->carries_aud && first && is_aud(s, nal, len))
             put_params(s, pw, key);
         first = 0;
@@ -219,12 +233,13 @@ static int convert(const stream_t *s, uint32_t i, int key, wr_t *pw)
 }
 
 /* Bytes of video sample i after convert(): from the sample table when NAL
- * lengths are 4 bytes (the conversion keeps every size), else by converting. */
+ * lengths are 4 bytes (the conversion keeps every size) and, for SAMPLE-AES, the
+ * growth of every sample is known; else by converting. */
 static int video_size(stream_t *s, uint32_t i, int key, size_t *out)
 {
     const pk_track_t *t = s->t;
     size_t n = t->samples[i].size;
-    if (t->nal_length_size != 4) {
+    if (t->nal_length_size != 4 || (s->saes && !s->saes->growth)) {
         wr_t cw = wr_counter();
         int rc;
         if ((rc = load(s, i)) < 0 || (rc = convert(s, i, key, &cw)) < 0)
@@ -236,6 +251,8 @@ static int video_size(stream_t *s, uint32_t i, int key, size_t *out)
         n += s->hevc ? sizeof hevc_aud : sizeof avc_aud;
     if (key)
         n += s->ps_len;
+    if (s->saes)
+        n += s->saes->growth[i];
     *out = n;
     return 0;
 }
@@ -327,7 +344,11 @@ static int build_pes(stream_t *s, const pes_t *p)
     wr_t pw = wr_init(s->pes, len);
     put_pes_header(&pw, s, p);
     if (s->video) {
-        if ((rc = load(s, p->first)) < 0 || (rc = convert(s, p->first, p->key, &pw)) < 0)
+        if ((rc = load(s, p->first)) < 0)
+            return rc;
+        /* a PES that outgrows its count (SAMPLE-AES growth that is not the transform's)
+         * fails in pw: reported below as the mismatch it is */
+        if ((rc = convert(s, p->first, p->key, &pw)) < 0 && !pw.err)
             return rc;
     } else {
         for (uint32_t i = p->first; i < p->first + p->count; i++) {
@@ -343,6 +364,11 @@ static int build_pes(stream_t *s, const pes_t *p)
             }
             uint8_t *dst = wr_reserve(&pw, n);
             if (dst && (rc = read_sample(s, i, dst, n)) < 0)
+                return rc;
+            /* the frame with its header, as a client finds it (stream_init: ADTS) */
+            if (dst && s->saes &&
+                (rc = s->saes->frame(s->saes->ctx, dst - ADTS_HEADER, n + ADTS_HEADER,
+                                     ADTS_HEADER)) < 0)
                 return rc;
         }
     }
@@ -467,10 +493,28 @@ static void put_pmt(wr_t *w, unsigned cc, stream_t *st, int n, uint16_t pcr_pid)
         const stream_t *s = &st[i];
         const char *lang = s->vt->at->language;
         int has_lang = !s->video && lang && strlen(lang) == 3;
-        uint16_t es_len = (uint16_t)((s->reg ? 6 : 0) + (has_lang ? 6 : 0));
+        size_t setup = s->audio_type ? 8 + (size_t)s->t->dsi_size : 0;  /* <= 72 */
+        uint16_t es_len = (uint16_t)((s->reg ? 6 : 0) + (has_lang ? 6 : 0) +
+                                     (s->pdi ? 6 : 0) + (setup ? 6 + setup : 0));
         wr_u8(&sw, s->type);
         wr_u16(&sw, (uint16_t)(0xe000 | s->pid));
         wr_u16(&sw, (uint16_t)(0xf000 | es_len));
+        if (s->pdi) {
+            wr_u8(&sw, 0x0f);   /* private_data_indicator_descriptor (2.6.29) */
+            wr_u8(&sw, 4);
+            wr_u32(&sw, s->pdi);
+        }
+        if (setup) {
+            /* Apple's audio setup information in a registration_descriptor 'apad' */
+            wr_u8(&sw, 0x05);
+            wr_u8(&sw, (uint8_t)(4 + setup));
+            wr_u32(&sw, FOURCC('a','p','a','d'));
+            wr_u32(&sw, s->audio_type);
+            wr_u16(&sw, 0);     /* priming: not known from the MP4 */
+            wr_u8(&sw, 1);      /* version */
+            wr_u8(&sw, (uint8_t)s->t->dsi_size);
+            wr_bytes(&sw, s->t->entry + s->t->dsi_off, s->t->dsi_size);
+        }
         if (s->reg) {
             wr_u8(&sw, 0x05);   /* registration_descriptor (2.6.8) */
             wr_u8(&sw, 4);
@@ -635,16 +679,10 @@ static int video_setup(stream_t *s)
     return 0;
 }
 
-static int stream_init(stream_t *s, const pk_vtrack_t *vt, arena_t *a, uint16_t pid, int pcr)
+/* The codec's stream_id, stream_type and descriptors, the ADTS header or parameter sets. */
+static int codec_setup(stream_t *s)
 {
-    const pk_track_t *t = vt->t;
-    memset(s, 0, sizeof *s);
-    s->vt = vt;
-    s->t = t;
-    s->a = a;
-    s->pid = pid;
-    s->pcr = pcr;
-    s->raw_idx = UINT32_MAX;
+    const pk_track_t *t = s->t;
     switch (t->fourcc) {
     case FOURCC('a','v','c','1'):
     case FOURCC('a','v','c','3'):
@@ -686,8 +724,72 @@ static int stream_init(stream_t *s, const pk_vtrack_t *vt, arena_t *a, uint16_t 
     }
     char fcc[5];
     PK_ERROR("%s: track %s: %s (object type 0x%02x) cannot be carried in MPEG-2 TS",
-             src_name(s), vt->at->name, fourcc_str(t->fourcc, fcc), t->object_type);
+             src_name(s), s->vt->at->name, fourcc_str(t->fourcc, fcc), t->object_type);
     return -ENOTSUP;
+}
+
+/*
+ * SAMPLE-AES (ts.h): the PMT entry of a protected stream of track t: 0 and *type, *pdi,
+ * *audio_type (0 for video), or -ENOTSUP. H.264 and ADTS AAC only (Apple's format has
+ * stream types for AC-3 and E-AC-3 too, each with a layout of its own, not done here).
+ * The audio type follows the AudioSpecificConfig's first object type, as shaka-packager's
+ * WriteAudioSetupInformation: explicitly signalled SBR and PS are HE-AAC and HE-AACv2.
+ */
+static int saes_kind(const pk_track_t *t, uint8_t *type, uint32_t *pdi, uint32_t *audio_type)
+{
+    *audio_type = 0;
+    if (t->fourcc == FOURCC('a','v','c','1') || t->fourcc == FOURCC('a','v','c','3')) {
+        *type = 0xdb;
+        *pdi = FOURCC('z','a','v','c');
+        return 0;
+    }
+    /* AAC as ADTS (stream_init) with an AudioSpecificConfig the PMT can carry */
+    if (t->fourcc != FOURCC('m','p','4','a') || t->object_type != 0x40 || !t->dsi_size ||
+        t->dsi_size > SAES_ASC_MAX)
+        return -ENOTSUP;
+    bits_t b = { t->entry + t->dsi_off, (size_t)t->dsi_size * 8, 0, 0 };
+    unsigned aot = get_aot(&b);
+    *audio_type = aot == 2 ? FOURCC('z','a','a','c') : aot == 5 ? FOURCC('z','a','c','h')
+                  : aot == 29 ? FOURCC('z','a','c','p') : 0;
+    *type = 0xcf;
+    *pdi = FOURCC('a','a','c','d');
+    return *audio_type ? 0 : -ENOTSUP;
+}
+
+int pk_ts_saes_supported(const pk_vtrack_t *vt)
+{
+    uint8_t type;
+    uint32_t pdi, audio_type;
+    return saes_kind(vt->t, &type, &pdi, &audio_type) == 0;
+}
+
+static int saes_setup(stream_t *s)
+{
+    const pk_track_t *t = s->t;
+    char fcc[5];
+    if (saes_kind(t, &s->type, &s->pdi, &s->audio_type) == 0)
+        return 0;
+    PK_ERROR("%s: track %s: %s (object type 0x%02x, %u bytes of decoder config) cannot be "
+             "carried with SAMPLE-AES: H.264 and AAC-LC/HE-AAC in ADTS only", src_name(s),
+             s->vt->at->name, fourcc_str(t->fourcc, fcc), t->object_type, t->dsi_size);
+    return -ENOTSUP;
+}
+
+static int stream_init(stream_t *s, const pk_vtrack_t *vt, arena_t *a, uint16_t pid, int pcr,
+                       const pk_ts_saes_t *saes)
+{
+    int rc;
+    memset(s, 0, sizeof *s);
+    s->vt = vt;
+    s->t = vt->t;
+    s->a = a;
+    s->pid = pid;
+    s->pcr = pcr;
+    s->raw_idx = UINT32_MAX;
+    s->saes = saes;
+    if ((rc = codec_setup(s)) < 0 || !saes)
+        return rc;
+    return saes_setup(s);
 }
 
 /* 0 when fragment k of vt exists and has samples, else -ENOENT. */
@@ -728,9 +830,12 @@ static int walk_packets(stream_t *s, uint32_t k, uint32_t *per, uint32_t *first,
     return 0;
 }
 
-/* The packets the view already knows for s, or NULL. */
+/* The packets the view already knows for s, or NULL: those of clear output, which a
+ * protected video stream outgrows. */
 static const uint32_t *known_packets(const stream_t *s)
 {
+    if (s->saes && s->video)
+        return NULL;
     return s->pcr ? s->vt->ts_packets : s->vt->ts_packets_mux;
 }
 
@@ -764,7 +869,7 @@ static int packets_of(const pk_vtrack_t *vt, int pcr, int key, arena_t *a, uint3
     uint32_t *per = arena_calloc(a, vt->frag_count ? vt->frag_count : 1, sizeof *per);
     if (!per)
         return -ENOMEM;
-    if ((rc = stream_init(&s, vt, a, video ? PID_VIDEO : PID_AUDIO, pcr)) < 0 ||
+    if ((rc = stream_init(&s, vt, a, video ? PID_VIDEO : PID_AUDIO, pcr, NULL)) < 0 ||
         (rc = walk_packets(&s, vt->frag_count, key ? NULL : per, key ? per : NULL,
                            &total)) < 0)
         return rc;
@@ -809,12 +914,13 @@ int pk_ts_keyframe_size(const pk_vtrack_t *vt, uint32_t k, uint64_t *size)
 }
 
 /*
- * Segment k of main (+ mux). With keyframe_only, stops after the first video PES
- * (pk_ts_keyframe_range). CCs are computed in write mode only: sizes do not
- * depend on them.
+ * Segment k of main (+ mux), SAMPLE-AES where saes[0] (main) or saes[1] (mux) is set.
+ * With keyframe_only, stops after the first video PES (pk_ts_keyframe_range). CCs are
+ * computed in write mode only: sizes do not depend on them.
  */
 static int write_segment(const pk_vtrack_t *main, const pk_vtrack_t *mux, uint32_t k,
-                         arena_t *a, wr_t *w, int keyframe_only)
+                         const pk_ts_saes_t *const saes[2], arena_t *a, wr_t *w,
+                         int keyframe_only)
 {
     stream_t st[2];
     uint32_t next[2], end[2];
@@ -830,18 +936,27 @@ static int write_segment(const pk_vtrack_t *main, const pk_vtrack_t *mux, uint32
         return rc;
     if (mux && k >= mux->frag_count)
         return -ENOENT;
-    /* the size from the packets the view knows: no stream to set up, no sample read */
+    int video = main->t->type == PK_TRACK_VIDEO;
+    /* the size from the packets the view knows: no sample read (they are those of clear
+     * output: protected audio keeps its size, protected video does not) */
     uint64_t known;
-    if (!w->buf && (keyframe_only ? pk_ts_keyframe_size(main, k, &known)
-                                  : pk_ts_segment_size(main, mux, k, &known)) == 0) {
+    int fast = !w->buf && !(video && saes[0]) &&
+               (keyframe_only ? pk_ts_keyframe_size(main, k, &known)
+                              : pk_ts_segment_size(main, mux, k, &known)) == 0;
+    if (fast && !saes[0] && !saes[1]) {
         wr_reserve(w, (size_t)known);
         return w->err;
     }
-    int video = main->t->type == PK_TRACK_VIDEO;
-    if ((rc = stream_init(&st[0], main, a, video ? PID_VIDEO : PID_AUDIO, 1)) < 0)
+    /* (a protected stream is set up even then: a codec SAMPLE-AES cannot carry must fail
+     * in count mode as in write mode) */
+    if ((rc = stream_init(&st[0], main, a, video ? PID_VIDEO : PID_AUDIO, 1, saes[0])) < 0)
         return rc;
-    if (mux && (rc = stream_init(&st[1], mux, a, PID_AUDIO, 0)) < 0)
+    if (mux && (rc = stream_init(&st[1], mux, a, PID_AUDIO, 0, saes[1])) < 0)
         return rc;
+    if (fast) {
+        wr_reserve(w, (size_t)known);
+        return w->err;
+    }
     for (int j = 0; j < n; j++) {
         const pk_vtrack_t *vt = j ? mux : main;
         next[j] = vt->frags[k].first;
@@ -878,17 +993,39 @@ static int write_segment(const pk_vtrack_t *main, const pk_vtrack_t *mux, uint32
 int pk_ts_segment(const pk_vtrack_t *main, const pk_vtrack_t *mux, uint32_t k, arena_t *a,
                   wr_t *w)
 {
-    return write_segment(main, mux, k, a, w, 0);
+    const pk_ts_saes_t *const clear[2] = { NULL, NULL };
+    return write_segment(main, mux, k, clear, a, w, 0);
 }
 
-int pk_ts_keyframe_range(const pk_vtrack_t *vt, uint32_t k, arena_t *a, uint64_t *len)
+int pk_ts_segment_saes(const pk_vtrack_t *main, const pk_ts_saes_t *saes_main,
+                       const pk_vtrack_t *mux, const pk_ts_saes_t *saes_mux, uint32_t k,
+                       arena_t *a, wr_t *w)
 {
+    const pk_ts_saes_t *const saes[2] = { saes_main, saes_mux };
+    return write_segment(main, mux, k, saes, a, w, 0);
+}
+
+static int keyframe_range(const pk_vtrack_t *vt, const pk_ts_saes_t *saes, uint32_t k,
+                          arena_t *a, uint64_t *len)
+{
+    const pk_ts_saes_t *const one[2] = { saes, NULL };
     wr_t cw = wr_counter();
     int rc;
     if (vt->t->type != PK_TRACK_VIDEO)
         return -EINVAL;
-    if ((rc = write_segment(vt, NULL, k, a, &cw, 1)) < 0)
+    if ((rc = write_segment(vt, NULL, k, one, a, &cw, 1)) < 0)
         return rc;
     *len = cw.pos;
     return 0;
+}
+
+int pk_ts_keyframe_range(const pk_vtrack_t *vt, uint32_t k, arena_t *a, uint64_t *len)
+{
+    return keyframe_range(vt, NULL, k, a, len);
+}
+
+int pk_ts_keyframe_range_saes(const pk_vtrack_t *vt, const pk_ts_saes_t *saes, uint32_t k,
+                              arena_t *a, uint64_t *len)
+{
+    return keyframe_range(vt, saes, k, a, len);
 }

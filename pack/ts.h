@@ -36,6 +36,59 @@ int pk_ts_segment(const pk_vtrack_t *main, const pk_vtrack_t *mux, uint32_t k, a
                   wr_t *w);
 
 /*
+ * Apple SAMPLE-AES ("MPEG-2 Stream Encryption Format for HTTP Live Streaming", HLS
+ * `encryption=cbcs-aapl` on m3u8-aapl) of one track of a segment: H.264 video and ADTS
+ * AAC audio. pack/ never calls crypt/: fs/ fills this from crypt/ (the key's AES context
+ * and constant IV ride in ctx). The segment differs from a clear one in
+ *   - the PMT: stream_type 0xDB (H.264) / 0xCF (ADTS AAC) and a
+ *     private_data_indicator_descriptor (13818-1 2.6.29) 'zavc' / 'aacd'; audio also a
+ *     registration_descriptor (2.6.8) 'apad' holding the audio setup information: audio
+ *     type 'zaac' (AAC-LC), 'zach' (HE-AAC, explicit SBR) or 'zacp' (HE-AACv2, explicit
+ *     PS), priming 0, version 1, the AudioSpecificConfig's length (8 bits) and bytes;
+ *   - video: every NAL unit of a sample goes through nal() (parameter sets and AUDs the
+ *     writer adds do not: they are never protected); the PES grows by the emulation
+ *     prevention of the protected units;
+ *   - audio: every ADTS frame goes through frame() in place (the size stays).
+ * Sizes stay exact and continuity counters continue across segments as in clear output.
+ */
+typedef struct pk_ts_saes {
+    /* video: sample i grows by growth[i] bytes ([track sample_count]; crypt/subsample.h
+     * cr_subsample_saes_growth, kept in the index by fs/), so sizes and counters come from
+     * the sample table; NULL: worked out by running nal() in count mode, which reads and
+     * encrypts every sample of the segment (and of every earlier one, in write mode, for
+     * the continuity counters). Unused for audio. */
+    const uint32_t *growth;
+    /* video: one H.264 NAL unit nal[0..len) (from its header byte, as stored: no length
+     * field, no start code) written through w in its protected form, or its size in
+     * count mode; nal is not changed. 0 or a negative errno. */
+    int (*nal)(void *ctx, const uint8_t *nal, size_t len, wr_t *w);
+    /* audio: one ADTS frame frame[0..len) of which hdr bytes are its header, encrypted in
+     * place. 0 or a negative errno. */
+    int (*frame)(void *ctx, uint8_t *frame, size_t len, size_t hdr);
+    void *ctx;
+} pk_ts_saes_t;
+
+/*
+ * pk_ts_segment with SAMPLE-AES: main protected as saes_main, mux (NULL for none) as
+ * saes_mux; a NULL pk_ts_saes_t leaves that stream clear (with its clear stream_type).
+ * Returns as pk_ts_segment, and -ENOTSUP (logged) for a protected track other than H.264
+ * or ADTS AAC, or AAC without an AudioSpecificConfig of at most 64 bytes; the errors of
+ * the callbacks.
+ */
+int pk_ts_segment_saes(const pk_vtrack_t *main, const pk_ts_saes_t *saes_main,
+                       const pk_vtrack_t *mux, const pk_ts_saes_t *saes_mux, uint32_t k,
+                       arena_t *a, wr_t *w);
+
+/* Whether SAMPLE-AES can carry vt (pk_ts_segment_saes would not refuse it): H.264, or
+ * AAC (object type 0x40) with an AudioSpecificConfig of AAC-LC, HE-AAC or HE-AACv2 (AOT 2,
+ * 5, 29) of at most 64 bytes. No log line: for deciding which names exist. */
+int pk_ts_saes_supported(const pk_vtrack_t *vt);
+
+/* pk_ts_keyframe_range of the SAMPLE-AES segment (saes: vt's protection). */
+int pk_ts_keyframe_range_saes(const pk_vtrack_t *vt, const pk_ts_saes_t *saes, uint32_t k,
+                              arena_t *a, uint64_t *len);
+
+/*
  * The TS packets of the PES of every fragment of vt (not counting PAT and PMT), as
  * the segment's main stream (pcr != 0: video, or audio alone) or as audio muxed
  * beside video (pcr == 0): out[vt->frag_count], in `a`. With them in

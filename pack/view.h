@@ -76,6 +76,8 @@ typedef struct {
     int audio_only_false;       /* HLS masters: no audio-only variant */
     const struct pk_drm *drm;   /* protected output: key signalling per track (pack/protect.h),
                                  * NULL for clear output */
+    const struct pk_hls_keys *hls; /* protected HLS output: EXT-X-KEY signalling, IVs and
+                                 * sizes (pack/hls.h), NULL for clear output */
 } pk_urlopts_t;
 
 /*

@@ -9,6 +9,7 @@
 //        [--only FMT,...] [--chromium /usr/bin/chromium]
 //        [--filter NAME] [--video-fragments T,...] [--video-track video]
 //        [--frame-ref FILE --frame-crop X,Y,W,H --first-frame N [--last-frame N]]
+//        [--encryption ENC --clear-keys KID:KEY,... [--expect-no-play [WHAT]]]
 //   E2E_DEBUG=1: shaka's verbose log on stderr (to diagnose a failure).
 //
 // For each format, in a page of its own (tests/e2e/player.html), within --timeout seconds:
@@ -37,13 +38,27 @@
 //     the start (where the player put the playhead at load), before playing, the element
 //     shows frame N of the source; --last-frame N: after the first playback, paused half a
 //     frame (of --frames over --duration) before the end, frame N.
+// Options for a protected asset (tests/integration/e2e_drm.sh; shaka-player only):
+//   --encryption ENC: plays manifest(format=FMT,encryption=ENC);
+//   --clear-keys KID:KEY,... (32 hex digits each): EME ClearKey (org.w3.clearkey, Chromium's
+//     built-in CDM) with shaka's drm.clearKeys; checks besides the above: the player runs
+//     the key system org.w3.clearkey with MediaKeys on the element, and every KID given is
+//     "usable" in its key statuses;
+//   --expect-no-play [WHAT] (with a key that is wrong, WHAT says which: "a wrong video key"):
+//     the negative. The player loads, fetches the encrypted init and media segments (every
+//     request answered: the failure must come from the key, not from a missing file) and
+//     must not play: a player or media error, or the playhead does not get past the first
+//     fragment (2.5 s) within 20 s. Nothing else is checked.
 import { chromium } from 'playwright-core';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { inflateSync } from 'node:zlib';
 
 const args = Object.fromEntries(process.argv.slice(2).reduce((acc, a, i, all) => {
-    if (a.startsWith('--')) acc.push([a.slice(2), all[i + 1]]);
+    // "--flag" followed by another option (or by nothing) is a switch: true.
+    if (a.startsWith('--'))
+        acc.push([a.slice(2), i + 1 < all.length && !all[i + 1].startsWith('--') ? all[i + 1] : true]);
     return acc;
 }, []));
 const base = args.base;
@@ -74,7 +89,9 @@ function normalize(v) {
     return c.map((x) => x / n);
 }
 // The reference frame nearest to LUMA: {index, score, second} (second: the runner-up's score).
+// A flat image (black: nothing shown, or nothing the page may read) is no frame: index -1.
 function identify(luma) {
+    if (Math.max(...luma) - Math.min(...luma) < 1) return { index: -1, score: 0, second: 0, flat: luma[0] };
     const v = normalize(luma);
     let best = -1, score = -2, second = -2;
     frameRef.forEach((r, i) => {
@@ -84,8 +101,53 @@ function identify(luma) {
     });
     return { index: best, score: +score.toFixed(4), second: +second.toFixed(4) };
 }
-const withFilter = (path) => (!filter ? path : path === 'manifest' ? `manifest(filter=${filter})`
-    : path.replace(/\)$/, `,filter=${filter})`));
+// The pixels of a PNG (what playwright's screenshots are: 8-bit RGB or RGBA, not
+// interlaced): {width, height, bpp, px}, px the unfiltered rows (PNG spec, section 9).
+function decodePng(buf) {
+    let p = 8, width = 0, height = 0, depth = 0, ctype = 0, interlace = 0;
+    const idat = [];
+    while (p + 8 <= buf.length) {
+        const len = buf.readUInt32BE(p), type = buf.toString('latin1', p + 4, p + 8);
+        const d = buf.subarray(p + 8, p + 8 + len);
+        if (type === 'IHDR') {
+            width = d.readUInt32BE(0); height = d.readUInt32BE(4);
+            depth = d[8]; ctype = d[9]; interlace = d[12];
+        } else if (type === 'IDAT') idat.push(d);
+        else if (type === 'IEND') break;
+        p += 12 + len;
+    }
+    if (depth !== 8 || (ctype !== 2 && ctype !== 6) || interlace)
+        throw new Error(`PNG of bit depth ${depth}, color type ${ctype}, interlace ${interlace}`);
+    const bpp = ctype === 6 ? 4 : 3, stride = width * bpp;
+    const raw = inflateSync(Buffer.concat(idat)), px = Buffer.alloc(height * stride);
+    for (let y = 0; y < height; y++) {
+        const f = raw[y * (stride + 1)], row = y * (stride + 1) + 1;
+        for (let i = 0; i < stride; i++) {
+            const a = i >= bpp ? px[y * stride + i - bpp] : 0, b = y ? px[(y - 1) * stride + i] : 0;
+            const c = y && i >= bpp ? px[(y - 1) * stride + i - bpp] : 0;
+            let v = raw[row + i];
+            if (f === 1) v += a;
+            else if (f === 2) v += b;
+            else if (f === 3) v += (a + b) >> 1;
+            else if (f === 4) {
+                const pa = Math.abs(b - c), pb = Math.abs(a - c), pc = Math.abs(a + b - 2 * c);
+                v += pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+            }
+            px[y * stride + i] = v & 255;
+        }
+    }
+    return { width, height, bpp, px };
+}
+const encryption = args.encryption || '';
+// {KID hex: key hex}, as shaka's drm.clearKeys takes it
+const clearKeys = Object.fromEntries((args['clear-keys'] || '').split(',').filter(Boolean)
+    .map((kv) => kv.toLowerCase().replace(/-/g, '').split(':')));
+const expectNoPlay = !!args['expect-no-play'];
+const wrongWhat = typeof args['expect-no-play'] === 'string' ? args['expect-no-play'] : 'a wrong key';
+// manifest(OPT=V) or manifest(...,OPT=V)
+const withOption = (path, o, v) => (!v ? path : path === 'manifest' ? `manifest(${o}=${v})`
+    : path.replace(/\)$/, `,${o}=${v})`));
+const withFilter = (path) => withOption(withOption(path, 'filter', filter), 'encryption', encryption);
 
 const FORMATS = [
     { name: 'mpd-time-csf', player: 'shaka', path: 'manifest(format=mpd-time-csf)' },
@@ -121,7 +183,9 @@ try {
 }
 
 async function runFormat(fmt) {
-    const tag = `${fmt.name} (${fmt.player === 'shaka' ? 'shaka-player' : 'dash.js MSS'})`;
+    const drm = Object.keys(clearKeys).length > 0;
+    const tag = `${fmt.name}${encryption ? ' ' + encryption : ''} ` +
+                `(${fmt.player === 'shaka' ? 'shaka-player' : 'dash.js MSS'}${drm ? ', ClearKey' : ''})`;
     const page = await context.newPage();
     const httpErrors = [];
     const requests = [];
@@ -155,6 +219,30 @@ async function runFormat(fmt) {
         diag(`${tag}: responses during the failed phase (last 15 of ${log.length - mark}):`);
         for (const l of log.slice(mark).slice(-15)) diag(`    ${l}`);
     };
+    // --expect-no-play: LOADERROR is load()'s error, or null when it loaded.
+    const noPlay = async (loadError) => {
+        let r = null;
+        // (an error at load or at the preroll already says it: no need to wait for a stall)
+        if (!loadError && !(await E(() => window.E2E.errors.length))) {
+            r = await E(([k, t]) => window.E2E.playToEnd(0, k, t), [rate, Math.min(20000, left())]);
+            diag(`${tag}: play 0 -> end: ${JSON.stringify(r)}`);
+        }
+        const errs = await E(() => window.E2E.errors);
+        const dec = (u) => decodeURIComponent(u);
+        const enc = requests.map(dec).filter((u) => /\/Fragments\(/.test(u) && /encryption=/.test(u));
+        const inits = enc.filter((u) => /=i[,)]/.test(u)), media = enc.filter((u) => !/=i[,)]/.test(u));
+        const bad = [];
+        if (httpErrors.length) bad.push(`failed requests: ${httpErrors.slice(0, 5).join(', ')}`);
+        if (!inits.length || !media.length)
+            bad.push(`the player fetched ${inits.length} encrypted init and ${media.length} media segments`);
+        const stopped = loadError || errs.length ? 'with an error' : r && !r.ok && r.reached < 2.5
+            ? `without progress (the playhead stayed at ${r.reached.toFixed(2)} s)` : '';
+        if (!stopped) bad.push(`it played: ${r.ok ? 'to the end' : r.why}, up to ${r.reached.toFixed(2)} s, ` +
+                               `${r.frames} frames decoded`);
+        check(bad.length === 0, `${tag}: with ${wrongWhat} the player does not play ` +
+              `(${stopped || 'it played'})`, why(bad.join('; ')));
+        if (stopped === 'with an error') diag(`${tag}: ${(loadError || errs[0]).slice(0, 600)}`);
+    };
     diag(`${tag}: ${url}`);
     try {
         await page.goto(`${base}/e2e/player.html${process.env.E2E_DEBUG ? '?debug' : ''}`, { timeout: left() });
@@ -162,12 +250,63 @@ async function runFormat(fmt) {
             notOk(`${tag}: player scripts load`, why('shaka or dash.js (MSS) missing on the page'));
             return;
         }
+        if (drm) {
+            if (fmt.player !== 'shaka') {
+                notOk(`${tag}: plays with ClearKey`, 'play.mjs gives keys to shaka-player only');
+                return;
+            }
+            // player.html makes and configures its shaka.Player itself (E2E.load): the keys
+            // go in just before its load(), and window.E2E_DRM keeps that player for the
+            // checks below.
+            await E((ck) => {
+                const load = shaka.Player.prototype.load;
+                shaka.Player.prototype.load = function (...a) {
+                    this.configure({ drm: { clearKeys: ck } });
+                    window.E2E_DRM = { player: this };
+                    return load.apply(this, a);
+                };
+            }, clearKeys);
+        }
         // load
+        let loadError = null;
         try {
             await E(([p, u]) => window.E2E.load(p, u), [fmt.player, url]);
         } catch (e) {
-            notOk(`${tag}: loads the manifest`, why(String(e.message).slice(0, 1500) +
-                  (httpErrors.length ? `; failed requests: ${httpErrors.slice(0, 5).join(', ')}` : '')));
+            loadError = String(e.message).slice(0, 1500);
+            if (!expectNoPlay) {
+                notOk(`${tag}: loads the manifest`, why(loadError +
+                      (httpErrors.length ? `; failed requests: ${httpErrors.slice(0, 5).join(', ')}` : '')));
+                return;
+            }
+        }
+        if (drm) {
+            // The CDM's key statuses come once the session has the licence (shaka makes it
+            // from drm.clearKeys in the page, no request): wait for them a little.
+            const d = await E(async (ms) => {
+                const pl = window.E2E_DRM && window.E2E_DRM.player;
+                if (!pl) return { why: 'the keys were not given to the player (no load)' };
+                let ks = {};
+                for (const t0 = performance.now(); performance.now() - t0 < ms;) {
+                    ks = pl.getKeyStatuses();
+                    if (Object.keys(ks).length) break;
+                    await new Promise((r) => setTimeout(r, 100));
+                }
+                return { keySystem: pl.keySystem(), mediaKeys: !!window.E2E.video.mediaKeys, statuses: ks };
+            }, loadError ? 1000 : 10000);
+            diag(`${tag}: EME: ${JSON.stringify(d)}`);
+            if (!expectNoPlay) {
+                const bad = d.why ? [d.why] : [];
+                if (d.keySystem !== 'org.w3.clearkey') bad.push(`key system ${JSON.stringify(d.keySystem)}`);
+                if (!d.mediaKeys) bad.push('no MediaKeys on the video element');
+                for (const kid of Object.keys(clearKeys))
+                    if (d.statuses && d.statuses[kid] !== 'usable')
+                        bad.push(`KID ${kid}: ${d.statuses[kid] || 'no status'}`);
+                check(bad.length === 0, `${tag}: EME org.w3.clearkey on the element, ` +
+                      `the KID${Object.keys(clearKeys).length > 1 ? 's' : ''} usable`, why(bad.join('; ')));
+            }
+        }
+        if (expectNoPlay) {
+            await noPlay(loadError);
             return;
         }
         const st0 = await E(() => window.E2E.state());
@@ -221,9 +360,33 @@ async function runFormat(fmt) {
         const hTop = heights[0], hMid = heights[1 % heights.length], hLow = heights[heights.length - 1];
         if (await E((h) => window.E2E.selectHeight(h), hTop)) await settle(`the switch to ${hTop}p`);
         diag(`${tag}: seek range ${JSON.stringify(await E(() => window.E2E.seekRange()))}`);
+        // The region X,Y,W,H of the frame shown, as E2E.grab gives it, from a screenshot of
+        // the element: Chromium lets no page read the frames of an EME video, even ClearKey
+        // (drawImage leaves the canvas all zeros, createImageBitmap and new VideoFrame throw
+        // InvalidStateError), but the compositor shows them: the screenshot is what the
+        // viewer sees.
+        const grabScreen = async ([x, y, w, h]) => {
+            const st = await E(() => window.E2E.state());
+            if (st.readyState < 2) return { why: `readyState ${st.readyState}` };
+            const dim = await E(() => [window.E2E.video.videoWidth, window.E2E.video.videoHeight]);
+            const img = decodePng(await page.locator('#video').screenshot({ timeout: left() }));
+            // the element letterboxes the video (object-fit: contain), centred
+            const sc = Math.min(img.width / dim[0], img.height / dim[1]);
+            const ox = (img.width - dim[0] * sc) / 2, oy = (img.height - dim[1] * sc) / 2;
+            const luma = new Array(w * h);
+            for (let j = 0; j < h; j++) {
+                for (let i = 0; i < w; i++) {
+                    const px = Math.min(img.width - 1, Math.floor(ox + (x + i + 0.5) * sc));
+                    const py = Math.min(img.height - 1, Math.floor(oy + (y + j + 0.5) * sc));
+                    const o = (py * img.width + px) * img.bpp;
+                    luma[j * w + i] = 0.299 * img.px[o] + 0.587 * img.px[o + 1] + 0.114 * img.px[o + 2];
+                }
+            }
+            return { luma, currentTime: st.currentTime, videoWidth: dim[0], videoHeight: dim[1] };
+        };
         // The frame shown where the presentation starts, the frame the source has there.
         const frameCheck = async (what, want) => {
-            const g = await E((c) => window.E2E.grab(...c), crop);
+            const g = drm ? await grabScreen(crop) : await E((c) => window.E2E.grab(...c), crop);
             if (!g.luma) { notOk(`${tag}: ${what}`, why(`no frame to copy: ${g.why}`)); return; }
             const id = identify(g.luma);
             diag(`${tag}: ${what}: ${JSON.stringify({ ...id, currentTime: g.currentTime, videoWidth: g.videoWidth })}`);
@@ -255,8 +418,13 @@ async function runFormat(fmt) {
               `totalVideoFrames ${r.frames}`);
         let frames = r.frames;
         if (frameRef && args['last-frame'] !== undefined) {
-            // playToEnd stops half a second before the end: the last frame, paused.
-            await seekPaused(st0.duration - 0.5 * expDuration / expFrames);
+            // playToEnd stops half a second before the end: the last frame, paused. The
+            // screenshot (drm) shows what the compositor shows, and after a paused seek past
+            // the video's last frame (the element's duration is the longer audio's, 21 ms more
+            // in the ladder) Chromium's compositor keeps the frame shown before the seek: seek
+            // within the last frame of the video (--duration) then.
+            const end = drm ? Math.min(st0.duration, expDuration) : st0.duration;
+            await seekPaused(end - 0.5 * expDuration / expFrames);
             await frameCheck(`at the end, the top rendition shows frame ${args['last-frame']} of the source`,
                              Number(args['last-frame']));
         }
@@ -311,9 +479,11 @@ async function runFormat(fmt) {
         // What the player logged as an error (shaka's debug build, dash.js) counts too.
         errs.push(...consoleLines.filter((l) => l.startsWith('error: ') &&
                                               !l.includes('Failed to load resource')));
-        check(errs.length === 0, `${tag}: no player or media error`, errs.slice(0, 3).join('; ').slice(0, 2000));
-        check(httpErrors.length === 0, `${tag}: every HTTP request succeeded`,
-              httpErrors.slice(0, 5).join(', '));
+        if (!expectNoPlay) {
+            check(errs.length === 0, `${tag}: no player or media error`, errs.slice(0, 3).join('; ').slice(0, 2000));
+            check(httpErrors.length === 0, `${tag}: every HTTP request succeeded`,
+                  httpErrors.slice(0, 5).join(', '));
+        }
         for (const l of consoleLines.slice(0, 10)) diag(`${tag}: console ${l.slice(0, 500)}`);
         await page.close().catch(() => {});
     }

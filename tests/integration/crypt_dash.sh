@@ -4,8 +4,10 @@
 #   - protected assets: every clear name (each manifest format, playlists, init, fragments of
 #     each format), the source MP4s and a second .ism naming the same MP4s are EACCES
 #     (open() errno, seen by python); the encrypted names are listed instead and every one
-#     has its exact size (stat size == bytes read); HLS/Smooth/TS encrypted names are not
-#     served in this slice (ENOENT);
+#     has its exact size (stat size == bytes read); names this origin does not serve
+#     encrypted (DASH cbc; HLS AES-128 without any key URI: no key_uri=, none in the CPIX) are
+#     ENOENT; HLS and Smooth encryption have their own tests (crypt_hls.sh, crypt_ts.sh,
+#     crypt_smooth.sh);
 #   - ffmpeg -decryption_key decodes the concatenated init + fragments of a video rendition
 #     and of an audio track, cenc and cbcs, to the framemd5 of the clear decode (the clear
 #     bytes from `ismfs cat` without keys); without the key, or with another, it does not;
@@ -126,17 +128,20 @@ expect "ladder_old.ism: a clear fragment" EACCES \
     "$MNT/ladder/ladder_old.ism/QualityLevels(849405)/Fragments(video=0,format=cmaf)"
 expect "ladder_old.ism: an encrypted name (it has no keys)" ENOENT \
     "$MNT/ladder/ladder_old.ism/manifest(format=mpd-time-csf,encryption=cenc)"
-for m in 'manifest(format=m3u8-cmaf,encryption=cenc)' 'manifest(format=m3u8-aapl,encryption=cbc)' \
-         'manifest(encryption=cenc)' "$V/Fragments($VT=0,encryption=cenc)" \
+for m in 'manifest(format=m3u8-aapl,encryption=cbc)' \
          "$V/Fragments($VT=0,format=m3u8-aapl,encryption=cbc)" \
-         'manifest(format=mpd-time-csf,encryption=cbc)'; do
-    expect "not served encrypted in this slice: $m" ENOENT "$A/$m"
+         'manifest(format=mpd-time-csf,encryption=cbc)' 'manifest(format=mpd-time-cmaf,encryption=piff)'; do
+    expect "not served encrypted: $m" ENOENT "$A/$m"
 done
 check "the ladder folder lists no MP4 of the protected asset" \
     bash -c "! ls '$MNT/ladder' | grep -q '\.mp4'"
 mans=$(cd "$A" && printf '%s\n' manifest*)
-check "the asset lists only encrypted manifests (csf, cmaf x cenc, cbcs)" \
-    test "$(grep -c 'encryption=c' <<<"$mans")" = 4 -a "$(wc -l <<<"$mans")" = 4
+check "the asset lists only encrypted manifests" \
+    test "$(grep -c 'encryption=' <<<"$mans")" = "$(wc -l <<<"$mans")"
+for m in 'manifest(format=mpd-time-csf,encryption=cenc)' 'manifest(format=mpd-time-csf,encryption=cbcs)' \
+         'manifest(format=mpd-time-cmaf,encryption=cenc)' 'manifest(format=mpd-time-cmaf,encryption=cbcs)'; do
+    check "the asset lists $m" grep -qxF "$m" <<<"$mans"
+done
 
 # every file of the asset: listed, size from stat == bytes read; each encrypted name
 python3 - "$A" >"$TMP/sizes.tap" <<'EOF'
@@ -154,10 +159,11 @@ for d, _, files in os.walk(root):
             bad.append('%s: stat %d, read %d' % (p, os.stat(p).st_size, len(data)))
         if 'encryption=' not in f:
             bad.append('%s: a clear name is listed' % p)
-cenc = sum('encryption=cenc' in f for f in names)
-cbcs = sum('encryption=cbcs' in f for f in names)
+# CMAF segments: every one exists in both schemes
+cenc = sum('format=cmaf,encryption=cenc' in f for f in names)
+cbcs = sum('format=cmaf,encryption=cbcs)' in f for f in names)
 print(('ok' if not bad and n > 20 and cenc == cbcs else 'not ok') +
-      ' - %d files of the protected asset (%d cenc, %d cbcs): stat size == bytes read %s'
+      ' - %d files of the protected asset (%d CMAF cenc, %d cbcs): stat size == bytes read %s'
       % (n, cenc, cbcs, '; '.join(bad[:3])))
 EOF
 cat "$TMP/sizes.tap"

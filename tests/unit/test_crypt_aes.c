@@ -715,6 +715,76 @@ static void test_saes_nal_escape_round_trip(void **state)
     }
 }
 
+/* cr_aes_saes_nal_write, the unit as the TS writer emits it, against a model made of
+ * plain EVP CBC over the blocks the spec's loop names (each of them chained to the one
+ * before, from the IV) and the escaping rule: the output unescapes to exactly that
+ * cipher text, holds no 00 00 0x (x <= 2) and no 00 00 03 before a byte > 3, is counted
+ * as long as it is written; units the spec leaves clear come out byte for byte, start
+ * code emulations of the stored unit included (a client unescapes only what it
+ * decrypts); the input is never changed. */
+static void test_saes_nal_write(void **state)
+{
+    (void)state;
+    uint8_t key[16], iv[16];
+    static uint8_t in[3000], orig[3000], model[3000], scratch[3000], out[4600];
+    fill(key, 16);
+    fill(iv, 16);
+    cr_aes_t *c = ctx(key, CR_AES_CBC_ENCRYPT);
+    static const uint8_t types[] = { 0x65, 0x41, 0x01, 0x25, 0x06, 0x67, 0x02, 0x09 };
+    int escaped_more = 0;
+    for (int round = 0; round < 400; round++) {
+        size_t n = round < 40 ? 30 + (size_t)round : 1 + (size_t)(rnd8() * 11 + rnd8()) % 2999;
+        for (size_t i = 0; i < n; i++)
+            in[i] = rnd8() < 90 ? 0 : rnd8() % 6;   /* zero-heavy: escapes everywhere */
+        in[0] = types[round % 8];
+        memcpy(orig, in, n);
+        memcpy(model, in, n);
+        unsigned t = in[0] & 0x1f;
+        int prot = (t == 1 || t == 5) && n > 48;
+        if (prot) {
+            /* the blocks at 32, 192, 352, ... while more than 16 bytes remain, one chain:
+             * gathered, encrypted as one CBC run, put back */
+            uint8_t blocks[3000];
+            size_t nb = 0;
+            for (size_t at = 32; at < n && n - at > 16; at += 160)
+                memcpy(blocks + 16 * nb++, in + at, 16);
+            evp(EVP_aes_128_cbc(), 1, key, iv, blocks, 16 * nb);
+            nb = 0;
+            for (size_t at = 32; at < n && n - at > 16; at += 160)
+                memcpy(model + at, blocks + 16 * nb++, 16);
+        }
+        wr_t cw = wr_counter(), w = wr_init(out, sizeof out);
+        assert_int_equal(cr_aes_saes_nal_write(c, iv, in, n, scratch, &cw), 0);
+        assert_int_equal(cr_aes_saes_nal_write(c, iv, in, n, scratch, &w), 0);
+        assert_int_equal(cw.pos, w.pos);
+        assert_memory_equal(in, orig, n);
+        size_t m = w.pos;
+        if (!prot) {
+            assert_int_equal(m, n);
+            assert_memory_equal(out, orig, n);
+            continue;
+        }
+        for (size_t i = 0; i + 2 < m; i++) {
+            if (out[i] || out[i + 1])
+                continue;
+            assert_true(out[i + 2] > 2);
+            assert_true(out[i + 2] != 3 || i + 3 == m || out[i + 3] <= 3);
+        }
+        escaped_more += m > n;
+        assert_int_equal(unescape(out, m), n);
+        assert_memory_equal(out, model, n);
+    }
+    assert_true(escaped_more > 100);
+    /* a short buffer, a CTR context */
+    wr_t w = wr_init(out, 10);
+    memset(in, 0, 100);
+    in[0] = 0x65;
+    assert_int_equal(cr_aes_saes_nal_write(c, iv, in, 100, scratch, &w), -ENOSPC);
+    w = wr_init(out, sizeof out);
+    assert_int_equal(cr_aes_saes_nal_write(ctx(key, CR_AES_CTR), iv, in, 100, scratch, &w),
+                     -EINVAL);
+}
+
 /* ---- ownership, failures, secrecy ------------------------------------------ */
 
 /* Each allocation of cr_aes_new failing in turn: -ENOMEM, nothing leaked (ASan). */
@@ -790,6 +860,7 @@ int main(void)
         T(test_escape_cases),
         T(test_escape_round_trip),
         T(test_saes_nal_escape_round_trip),
+        T(test_saes_nal_write),
         T(test_new_out_of_memory),
         T(test_key_never_logged),
 #undef T

@@ -18,6 +18,7 @@
 
 #include "../../crypt/subsample.c"
 #include "../../crypt/aes.h"
+#include <openssl/evp.h>
 #include "../../pack/mp4.h"
 
 /* The writers hand layouts straight to cr_aes_cenc/cr_aes_cbcs. */
@@ -1186,20 +1187,150 @@ static void test_track_counts(void **state)
     arena_free(a);
 }
 
-/* Apple SAMPLE-AES (HLS_Sample_Encryption 2.2): a leader of 32, then while more than 16
- * bytes remain one block encrypted and up to 144 clear. */
-static void test_sample_aes(void **state)
+/* ---- Apple SAMPLE-AES: what escaping adds to each sample ------------------------- */
+
+/* The model, from HLS_Sample_Encryption 2.2.2 and 14496-10 7.4.1, with OpenSSL's plain
+ * AES-128-CBC: in a slice (type 1 or 5) of more than 48 bytes, the block at 32 and
+ * every 160 bytes after it is encrypted while more than 16 bytes remain, one chain from
+ * the IV; the whole unit is then escaped (an 0x03 before any byte <= 3 after two zeros,
+ * one after a final zero pair). Returns the bytes escaping adds. */
+static size_t saes_model(const uint8_t key[16], const uint8_t iv[16], const uint8_t *nal,
+                         size_t n)
+{
+    if (n <= 48 || ((nal[0] & 0x1f) != 1 && (nal[0] & 0x1f) != 5))
+        return 0;
+    uint8_t *p = malloc(n);
+    memcpy(p, nal, n);
+    EVP_CIPHER_CTX *e = EVP_CIPHER_CTX_new();
+    assert_true(EVP_EncryptInit_ex(e, EVP_aes_128_cbc(), NULL, key, iv));
+    EVP_CIPHER_CTX_set_padding(e, 0);
+    for (size_t at = 32; at < n && n - at > 16; at += 160) {
+        int outl = 0;
+        assert_true(EVP_EncryptUpdate(e, p + at, &outl, p + at, 16) && outl == 16);
+    }
+    EVP_CIPHER_CTX_free(e);
+    size_t added = 0, zeros = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (zeros >= 2 && p[i] <= 3) {
+            added++;
+            zeros = 0;
+        }
+        zeros = p[i] == 0 ? zeros + 1 : 0;
+    }
+    if (zeros >= 2)
+        added++;
+    free(p);
+    return added;
+}
+
+/* A unit as an encoder stores it: header byte, then len - 1 bytes in which emulation
+ * prevention sequences (00 00 03 xx) are frequent, ending in a stop bit. */
+static void stored_unit(uint8_t *u, size_t len, uint8_t hdr, unsigned seed)
+{
+    u[0] = hdr;
+    for (size_t i = 1; i < len; i++)
+        u[i] = (uint8_t)(seed * 131 + i * 29);
+    for (size_t i = 5; i + 4 < len; i += 7 + (seed + i) % 23) {
+        u[i] = 0, u[i + 1] = 0, u[i + 2] = 3;
+        u[i + 3] = (uint8_t)((seed + i) % 4);
+    }
+    u[len - 1] = 0x80;
+}
+
+/* Every sample's growth equals the model's sum over its units: slices of many sizes
+ * (the 48-byte edge, leaders full of 00 00 03), an SEI and a type 2 unit full of them
+ * (never escaped again), 1-, 2- and 4-byte lengths; then the failures. */
+static void test_saes_growth(void **state)
 {
     (void)state;
-    assert_int_equal(cr_sample_aes_nal_protected(0x65, 48), 0);
-    assert_int_equal(cr_sample_aes_nal_protected(0x65, 49), 16);     /* 1 block, 1 clear */
-    assert_int_equal(cr_sample_aes_nal_protected(0x41, 64), 16);     /* the last 16 clear */
-    assert_int_equal(cr_sample_aes_nal_protected(0x41, 65), 32);
-    assert_int_equal(cr_sample_aes_nal_protected(0x01, 208), 160);   /* 1 + 9, 16 clear */
-    assert_int_equal(cr_sample_aes_nal_protected(0x01, 209), 176);   /* a 2nd crypt block */
-    assert_int_equal(cr_sample_aes_nal_protected(0x06, 1000), 0);    /* SEI */
-    assert_int_equal(cr_sample_aes_nal_protected(0x67, 1000), 0);    /* SPS */
-    assert_int_equal(cr_sample_aes_nal_protected(0x62, 1000), 0);    /* partition A */
+    static const uint8_t key[16] = { 0x10, 0x32, 0x54, 0x76, 0x98, 0xba, 0xdc, 0xfe,
+                                     0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef };
+    static const uint8_t iv[16] = { 0xa5, 0x5a, 0x0f, 0xf0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
+                                    11, 12 };
+    static const uint8_t avcc[] = { 1, 0x64, 0, 0x1f, 0xff, 0xe0, 0 };  /* no SPS needed */
+    static uint8_t unit[70000];
+    static const size_t sizes[] = { 10, 48, 49, 64, 65, 208, 209, 1000, 4099, 65000 };
+    static const uint8_t hdrs[] = { 0x65, 0x41, 0x21, 0x06, 0x02, 0x25 };
+    arena_t *a = arena_new();
+    cr_aes_t *c = NULL;
+    assert_int_equal(cr_aes_new(a, key, CR_AES_CBC_ENCRYPT, &c), 0);
+
+    for (unsigned ls = 1; ls <= 4; ls *= 2) {
+        buf_t file = { 0 };
+        pk_sample_t s[12];
+        uint64_t want[12] = { 0 }, total = 0;
+        for (unsigned i = 0; i < 12; i++) {
+            s[i].pos = file.len;
+            s[i].cto = 0;
+            for (unsigned k = 0; k < 1 + i % 3; k++) {
+                size_t len = sizes[(i + 3 * k) % 10];
+                if (ls == 1 && len > 255)
+                    len = 200 + k;
+                if (ls == 2 && len > 65535)
+                    len = 60001;
+                uint8_t h = hdrs[(i + k) % 6];
+                stored_unit(unit, len, h, i * 7 + k);
+                put_nal(&file, ls, unit, len, len);
+                want[i] += saes_model(key, iv, unit, len);
+            }
+            s[i].size = (uint32_t)(file.len - s[i].pos);
+            total += want[i];
+        }
+        assert_true(total > 40);                /* the stored EPBs are escaped again */
+        pk_mem_t mem = { file.p, file.len };
+        pk_source_t src = pk_source_mem(&mem, "mem.mp4");
+        pk_track_t t = video_track(FOURCC('a','v','c','1'), avcc, sizeof avcc, ls);
+        t.sample_count = 12;
+        t.samples = s;
+        uint32_t *g = NULL;
+        assert_int_equal(cr_subsample_saes_growth(&t, c, iv, &src, a, &g), 0);
+        for (unsigned i = 0; i < 12; i++)
+            assert_int_equal(g[i], want[i]);
+
+        /* the real transform writes exactly that many more bytes per unit */
+        if (ls == 4) {
+            const uint8_t *p = file.p + s[0].pos, *end = file.p + s[11].pos + s[11].size;
+            static uint8_t scratch[70000], out[140000];
+            uint64_t grown = 0;
+            while (p < end) {
+                size_t len = (size_t)p[0] << 24 | p[1] << 16 | p[2] << 8 | p[3];
+                wr_t w = wr_init(out, sizeof out), cw = wr_counter();
+                assert_int_equal(cr_aes_saes_nal_write(c, iv, p + 4, len, scratch, &cw), 0);
+                assert_int_equal(cr_aes_saes_nal_write(c, iv, p + 4, len, scratch, &w), 0);
+                assert_int_equal(cw.pos, w.pos);
+                grown += w.pos - len;
+                p += 4 + len;
+            }
+            assert_int_equal(grown, total);
+        }
+
+        /* every allocation failing in turn */
+        for (unsigned n = 1;; n++) {
+            arena_t *b = arena_new();
+            arena_fail_after(b, n);
+            int rc = cr_subsample_saes_growth(&t, c, iv, &src, b, &g);
+            arena_free(b);
+            if (rc == 0)
+                break;
+            assert_int_equal(rc, -ENOMEM);
+            assert_true(n < 10);
+        }
+        /* a NAL length passing the end of its sample */
+        file.p[s[6].pos + ls - 1]++;               /* its one unit: one byte too long */
+        assert_int_equal(cr_subsample_saes_growth(&t, c, iv, &src, a, &g), -EBADMSG);
+        assert_non_null(strstr(logbuf, "mem.mp4: track 1 sample 6: NAL unit at offset 0"));
+        free(file.p);
+    }
+
+    /* only H.264 */
+    pk_track_t hevc = video_track(FOURCC('h','v','c','1'), avcc, sizeof avcc, 4);
+    pk_source_t none = { NULL, NULL, 0, "none" };
+    uint32_t *g = NULL;
+    assert_int_equal(cr_subsample_saes_growth(&hevc, c, iv, &none, a, &g), -ENOTSUP);
+    pk_track_t au = { .id = 2, .type = PK_TRACK_AUDIO };
+    assert_int_equal(cr_subsample_saes_growth(&au, c, iv, &none, a, &g), -ENOTSUP);
+    assert_null(g);
+    arena_free(a);
 }
 
 /* ---- drivers for tests/integration/crypt_subsample.sh ---------------------------------- */
@@ -1324,7 +1455,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_hevc_rules),
         cmocka_unit_test(test_init),
         cmocka_unit_test(test_track_counts),
-        cmocka_unit_test(test_sample_aes),
+        cmocka_unit_test(test_saes_growth),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -159,6 +159,37 @@ static int has(const uint8_t *p, size_t len, const char *path)
     return find(p, len, path).err == 0;
 }
 
+/* The body (after the usertype) of the traf child uuid box with usertype u, *at its
+ * offset in p; err set when there is none. */
+static rd_t find_uuid(const uint8_t *p, size_t len, const uint8_t u[16], size_t *at)
+{
+    size_t traf_at;
+    rd_t traf = find_at(p, len, "moof/traf", &traf_at);
+    while (!traf.err && rd_left(&traf) >= 8) {
+        const uint8_t *start = traf.p;
+        uint32_t size = rd_u32(&traf);
+        uint32_t type = rd_u32(&traf);
+        rd_t body = rd_sub(&traf, size >= 8 ? size - 8 : 0);
+        if (body.err)
+            return body;
+        if (type == FOURCC('u', 'u', 'i', 'd') && rd_left(&body) >= 16 &&
+            memcmp(body.p, u, 16) == 0) {
+            rd_skip(&body, 16);
+            if (at)
+                *at = (size_t)(start - p);
+            return body;
+        }
+    }
+    return (rd_t){ p + len, p + len, -ENOENT };
+}
+
+static const uint8_t tfxd_id[16] = { 0x6d, 0x1d, 0x9b, 0x05, 0x42, 0xd5, 0x44, 0xe6,
+                                     0x80, 0xe2, 0x14, 0x1d, 0xaf, 0xf7, 0x57, 0xb2 };
+/* PIFF 1.1 5.3.2 SampleEncryptionBox (written from the spec's GUID
+ * A2394F52-5A9B-4F14-A244-6C427C648DF4, not from cmaf.c) */
+static const uint8_t piff_id[16] = { 0xa2, 0x39, 0x4f, 0x52, 0x5a, 0x9b, 0x4f, 0x14,
+                                     0xa2, 0x44, 0x6c, 0x42, 0x7c, 0x64, 0x8d, 0xf4 };
+
 /* What a fragment says, each sample's fields resolved from tfhd/trun as a
  * reader must (14496-12 8.8.7, 8.8.8). */
 typedef struct {
@@ -224,12 +255,8 @@ static void parse_fragment(const uint8_t *p, size_t len, frag_t *f)
     assert_int_equal(r.err, 0);
 
     /* MS-SSTR 2.2.4.4 tfxd: uuid, version 1, time and duration in 64 bits */
-    r = find(moof.p, rd_left(&moof), "traf/uuid");
+    r = find_uuid(p, len, tfxd_id, NULL);
     if (!r.err) {
-        static const uint8_t u[16] = { 0x6d, 0x1d, 0x9b, 0x05, 0x42, 0xd5, 0x44, 0xe6,
-                                       0x80, 0xe2, 0x14, 0x1d, 0xaf, 0xf7, 0x57, 0xb2 };
-        assert_memory_equal(r.p, u, 16);
-        rd_skip(&r, 16);
         assert_int_equal(rd_u32(&r), 0x01000000);
         f->tfxd_time = rd_u64(&r);
         f->tfxd_duration = rd_u64(&r);
@@ -1061,6 +1088,190 @@ static void test_fragment_cbcs(void **state)
     arena_free(a);
 }
 
+/* ---- encrypted Smooth fragments ------------------------------------------------ */
+
+/*
+ * An encrypted Smooth fragment (encryption=cenc: senc; piff: PIFF 1.1's uuid box), read
+ * as a Smooth client and a CENC decrypter read it: moof + mdat, no tfdt, no
+ * default-base-is-moof, trun v0, traf children tfhd, trun, sample encryption box, saiz,
+ * saio, tfxd; saio (moof-relative, the traf's base without base-data-offset) lands on
+ * the first IV; the entries undo the encryption back to the source bytes. Returns the
+ * fragment's size.
+ */
+static size_t check_smooth_protected(const pk_vtrack_t *vt, uint32_t k, const pk_protect_t *p,
+                                     pk_smooth_box_t box, arena_t *a)
+{
+    const pk_frag_t *fr = &vt->frags[k];
+    const pk_track_t *t = vt->t;
+    int piff = box == PK_SMOOTH_PIFF;
+    pk_plan_t plan;
+    assert_int_equal(pk_smooth_fragment_protected(vt, k, p, box, a, &plan), 0);
+    assert_int_equal(plan.count, 1);
+    uint8_t *b = read_plan(&plan);
+    size_t n = (size_t)plan.size;
+    uint64_t size = 0;
+    assert_int_equal(pk_smooth_fragment_protected_size(vt, k, p, box, &size), 0);
+    assert_int_equal(size, n);
+
+    check_tree(b, n);
+    uint32_t top[4];
+    assert_int_equal(child_types(b, n, top, 4), 2);
+    assert_int_equal(top[0], FOURCC('m', 'o', 'o', 'f'));
+    assert_int_equal(top[1], FOURCC('m', 'd', 'a', 't'));
+    frag_t f;
+    parse_fragment(b, n, &f);
+    assert_int_equal(f.seq, k + 1);
+    assert_int_equal(f.count, fr->count);
+    assert_int_equal(f.tfdt, UINT64_MAX);
+    assert_false(f.tfhd_flags & 0x020000);
+    assert_int_equal(f.trun_version, 0);
+    assert_true(find_uuid(b, n, tfxd_id, NULL).err == 0);
+    assert_int_equal(f.tfxd_time, fr->time);
+    assert_int_equal(f.tfxd_duration, fr->duration);
+    assert_int_equal(f.mdat_size, f.mdat_hdr + fr->bytes);
+    assert_int_equal(f.mdat_at + f.mdat_size, n);
+    assert_int_equal((size_t)f.data_offset, f.moof_size + f.mdat_hdr);
+
+    /* the traf's children, in order */
+    rd_t traf = find(b, n, "moof/traf");
+    uint32_t types[8];
+    assert_int_equal(child_types(traf.p, rd_left(&traf), types, 8), 6);
+    assert_int_equal(types[0], FOURCC('t', 'f', 'h', 'd'));
+    assert_int_equal(types[1], FOURCC('t', 'r', 'u', 'n'));
+    assert_int_equal(types[2], piff ? FOURCC('u', 'u', 'i', 'd') : FOURCC('s', 'e', 'n', 'c'));
+    assert_int_equal(types[3], FOURCC('s', 'a', 'i', 'z'));
+    assert_int_equal(types[4], FOURCC('s', 'a', 'i', 'o'));
+    assert_int_equal(types[5], FOURCC('u', 'u', 'i', 'd'));
+
+    /* the sample encryption box: PIFF 1.1 5.3.2.1 / 23001-7 7.2.1, version 0, flags
+     * 0x2 with subsamples (video), 0 without (audio); never PIFF's override flag 0x1 */
+    size_t box_at;
+    rd_t se = piff ? find_uuid(b, n, piff_id, &box_at) : find_at(b, n, "moof/traf/senc", &box_at);
+    assert_int_equal(se.err, 0);
+    assert_int_equal(has(b, n, "moof/traf/senc"), !piff);
+    assert_int_equal(find_uuid(b, n, piff_id, NULL).err == 0, piff);
+    assert_int_equal(rd_u32(&se), p->subsample_counts ? 2 : 0);
+    assert_int_equal(rd_u32(&se), fr->count);
+    size_t entries_at = (size_t)(se.p - b);
+    assert_int_equal(entries_at - box_at, piff ? 8 + 16 + 8 : 8 + 8);
+
+    /* saiz: one size per sample, or a default; saio: the first IV */
+    rd_t r = find(b, n, "moof/traf/saiz");
+    assert_int_equal(rd_u32(&r), 0);
+    uint8_t def = rd_u8(&r);
+    assert_int_equal(rd_u32(&r), fr->count);
+    uint8_t sizes[64];
+    for (uint32_t j = 0; j < fr->count; j++)
+        sizes[j] = def ? def : rd_u8(&r);
+    assert_int_equal(rd_left(&r), 0);
+    r = find(b, n, "moof/traf/saio");
+    assert_int_equal(rd_u32(&r), 0);
+    assert_int_equal(rd_u32(&r), 1);
+    uint32_t saio = rd_u32(&r);
+    assert_int_equal(rd_left(&r), 0);
+    assert_int_equal(f.moof_at + saio, entries_at);
+
+    rd_t e = rd_init(b + entries_at, n - entries_at);
+    size_t at = f.moof_at + (size_t)f.data_offset;
+    for (uint32_t j = 0; j < fr->count; j++) {
+        uint32_t i = fr->first + j;
+        const pk_sample_t *s = &t->samples[i];
+        const uint8_t *entry = e.p;
+        uint8_t *clear = malloc(s->size);
+        memcpy(clear, b + at, s->size);
+        assert_int_equal(rd_u64(&e), i);            /* the IV the callback wrote */
+        if (p->subsample_counts) {
+            uint16_t ns = rd_u16(&e);
+            assert_int_equal(ns, p->subsample_counts[i]);
+            size_t pos = 0;
+            for (uint16_t q = 0; q < ns; q++) {
+                pos += rd_u16(&e);
+                uint32_t prot = rd_u32(&e);
+                for (uint32_t c = 0; c < prot; c++)
+                    clear[pos + c] ^= KEY;
+                pos += prot;
+            }
+            assert_int_equal(pos, s->size);
+        } else {
+            for (uint32_t c = 0; c < s->size; c++)
+                clear[c] ^= KEY;
+        }
+        assert_int_equal((size_t)(e.p - entry), sizes[j]);
+        assert_memory_equal(clear, media + s->pos, s->size);
+        assert_int_equal(f.size[j], s->size);
+        free(clear);
+        at += s->size;
+    }
+    assert_int_equal(e.err, 0);
+    /* the entries end the sample encryption box: saiz is next */
+    assert_int_equal(rd_u32(&e), 12 + 1 + 4 + (def ? 0 : fr->count));
+    assert_int_equal(rd_u32(&e), FOURCC('s', 'a', 'i', 'z'));
+    assert_int_equal(at, n);
+    free(b);
+    return n;
+}
+
+static void test_smooth_protected(void **state)
+{
+    (void)state;
+    arena_t *a = arena_new();
+    pk_view_t *v = view(a, 240);
+    for (int video = 0; video < 2; video++) {
+        const pk_vtrack_t *vt = &v->tracks[video ? 0 : 1];
+        fake_t f;
+        pk_protect_t p = protect(FOURCC('c', 'e', 'n', 'c'), video, &f);
+        for (uint32_t k = 0; k < v->frag_count; k++) {
+            if (!vt->frags[k].count)
+                continue;
+            size_t senc = check_smooth_protected(vt, k, &p, PK_SMOOTH_SENC, a);
+            size_t piff = check_smooth_protected(vt, k, &p, PK_SMOOTH_PIFF, a);
+            /* the uuid box is senc plus its 16-byte usertype, nothing else differs */
+            assert_int_equal(piff, senc + 16);
+            /* the clear Smooth fragment plus saiz, saio and the sample encryption box */
+            pk_plan_t cp;
+            assert_int_equal(pk_smooth_fragment(vt, k, a, &cp), 0);
+            uint32_t nsamples = vt->frags[k].count;
+            size_t entries = 0;
+            for (uint32_t i = 0; i < nsamples; i++)
+                entries += pk_protect_senc_entry_size(&p, vt->frags[k].first + i);
+            int uniform = !video;
+            /* senc 16 + entries, saiz 17 (+ a size per sample), saio 20 */
+            assert_int_equal(senc, cp.size + 16 + entries + 17 + (uniform ? 0 : nsamples) + 20);
+        }
+    }
+    arena_free(a);
+}
+
+/* Smooth knows AES-CTR with 8-byte IVs only; an empty fragment is no fragment. */
+static void test_smooth_protected_errors(void **state)
+{
+    (void)state;
+    arena_t *a = arena_new();
+    pk_view_t *v = view(a, 240);
+    fake_t f;
+    pk_protect_t p = protect(FOURCC('c', 'b', 'c', 's'), 1, &f);
+    pk_plan_t plan;
+    uint64_t size;
+    assert_int_equal(pk_smooth_fragment_protected(&v->tracks[0], 0, &p, PK_SMOOTH_SENC, a,
+                                                  &plan), -EINVAL);
+    assert_int_equal(pk_smooth_fragment_protected_size(&v->tracks[0], 0, &p, PK_SMOOTH_PIFF,
+                                                       &size), -EINVAL);
+    assert_int_equal(f.calls, 0);
+    p = protect(FOURCC('c', 'e', 'n', 'c'), 1, &f);
+    pk_frag_t fr[2] = { v->tracks[0].frags[0], v->tracks[0].frags[1] };
+    fr[1].count = 0;
+    pk_vtrack_t vt = v->tracks[0];
+    vt.frags = fr;
+    assert_int_equal(pk_smooth_fragment_protected(&vt, 1, &p, PK_SMOOTH_PIFF, a, &plan), -ENOENT);
+    assert_int_equal(pk_smooth_fragment_protected_size(&vt, 1, &p, PK_SMOOTH_SENC, &size),
+                     -ENOENT);
+    /* the callback's error, as it is */
+    f.fail_at = 1;
+    assert_int_equal(pk_smooth_fragment_protected(&v->tracks[0], 0, &p, PK_SMOOTH_PIFF, a,
+                                                  &plan), -EBADMSG);
+    arena_free(a);
+}
+
 static char logbuf[512];
 
 static void capture(int level, const char *func, const char *msg, void *ctx)
@@ -1171,6 +1382,8 @@ int main(void)
         cmocka_unit_test(test_fragment_cbcs),
         cmocka_unit_test(test_fragment_protected_errors),
         cmocka_unit_test(test_fragment_protected_enomem),
+        cmocka_unit_test(test_smooth_protected),
+        cmocka_unit_test(test_smooth_protected_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

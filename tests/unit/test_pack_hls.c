@@ -237,14 +237,14 @@ static int call_iframes(const void *ctx, arena_t *a, wr_t *w)
 
 typedef struct {
     char name[32];
-    char value[600];
+    char value[1000];
     int quoted;
 } attr_t;
 
 typedef struct {
-    char text[700];             /* the line */
+    char text[1100];            /* the line */
     char tag[40];               /* "EXTINF", "EXT-X-MEDIA", ... or "" for a URI line */
-    char rest[660];             /* after the ':' of a tag */
+    char rest[1060];            /* after the ':' of a tag */
     attr_t attrs[MAX_ATTRS];
     int nattrs;                 /* -1: the rest is not an attribute list */
 } line_t;
@@ -375,6 +375,11 @@ static long needed_version(const m3u8_t *m)
             need = 4;
         if (!strcmp(l->tag, "EXT-X-MAP") && need < (iframes ? 5 : 6))
             need = iframes ? 5 : 6;
+        if (!strcmp(l->tag, "EXT-X-KEY") && attr(l, "IV") && need < 2)
+            need = 2;
+        if (!strcmp(l->tag, "EXT-X-KEY") && (attr(l, "KEYFORMAT") ||
+                                             attr(l, "KEYFORMATVERSIONS")) && need < 5)
+            need = 5;
     }
     return need;
 }
@@ -1066,6 +1071,627 @@ static void test_enomem(void **state)
     synth_free(s);
 }
 
+
+/* ---- encrypted HLS (pack/hls.h "Encrypted HLS") ---------------------------- */
+
+static const uint8_t test_kid[16] = { 0x6e, 0x5a, 0x1d, 0x26, 0x27, 0x57, 0x47, 0xd7,
+                                      0x80, 0x46, 0xea, 0xa5, 0xd1, 0xd3, 0x4b, 0x5a };
+static const uint8_t widevine_id[16] = { 0xed, 0xef, 0x8b, 0xa9, 0x79, 0xd6, 0x4a, 0xce,
+                                         0xa3, 0xc8, 0x27, 0xdc, 0xd5, 0x1d, 0x21, 0xed };
+
+/* RFC 4648 base64, strict (padding required, nothing else allowed); -1 when malformed. */
+static long unbase64(const char *s, uint8_t *out, size_t cap)
+{
+    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t n = strlen(s), k = 0;
+    if (n % 4)
+        return -1;
+    for (size_t i = 0; i < n; i += 4) {
+        uint32_t v = 0;
+        int pad = 0;
+        for (int j = 0; j < 4; j++) {
+            const char *c = s[i + j] ? strchr(abc, s[i + j]) : NULL;
+            if (s[i + j] == '=' && i + 4 == n && j >= 2) {
+                pad++;
+                v <<= 6;
+                continue;
+            }
+            if (!c || pad)
+                return -1;
+            v = v << 6 | (uint32_t)(c - abc);
+        }
+        for (int j = 0; j < 3 - pad; j++) {
+            if (k == cap)
+                return -1;
+            out[k++] = (uint8_t)(v >> (16 - 8 * j));
+        }
+    }
+    return (long)k;
+}
+
+static int is_hex(const char *s, size_t n)
+{
+    return strlen(s) == n && strspn(s, "0123456789ABCDEFabcdef") == n;
+}
+
+/* A Widevine pssh box (v0) holding `data`, written here byte by byte (23001-7 8.1.1). */
+static size_t widevine_box(uint8_t *b, const uint8_t *data, uint8_t n)
+{
+    size_t len = 32 + n;
+    memset(b, 0, 32);
+    b[3] = (uint8_t)len;
+    memcpy(b + 4, "pssh", 4);
+    memcpy(b + 12, widevine_id, 16);
+    b[31] = n;
+    memcpy(b + 32, data, n);
+    return len;
+}
+
+typedef struct {
+    uint8_t wv[64];
+    uint8_t pro[24];
+    pk_hls_system_t sys[4];
+    pk_hls_key_t key;
+    const pk_hls_key_t *tracks[6];
+    pk_protect_t prot[6];
+    const pk_protect_t *protect[6];
+    uint16_t *counts;
+    pk_hls_keys_t keys;
+    pk_urlopts_t o;
+} keyset_t;
+
+/* One key for every track of s with FairPlay, Widevine, PlayReady and identity, in
+ * `method`; the CMAF protection of every track (1 subsample per video sample, cbcs-like:
+ * no per-sample IV; cenc: 8 bytes). */
+static void keyset(keyset_t *k, const synth_t *s, pk_hls_method_t method, const char *segment)
+{
+    static const uint8_t wvdata[] = { 0x12, 0x10, 0x6e, 0x5a, 0x1d, 0x26, 0x27, 0x57, 0x47,
+                                      0xd7, 0x80, 0x46, 0xea, 0xa5, 0xd1, 0xd3, 0x4b, 0x5a };
+    memset(k, 0, sizeof *k);
+    size_t wvlen = widevine_box(k->wv, wvdata, sizeof wvdata);
+    for (size_t i = 0; i < sizeof k->pro; i++)
+        k->pro[i] = (uint8_t)(0xf0 + i);
+    k->sys[0] = (pk_hls_system_t){ .kind = PK_HLS_FAIRPLAY,
+                                   .uri = "skd://6e5a1d26-2757-47d7-8046-eaa5d1d34b5a" };
+    k->sys[1] = (pk_hls_system_t){ .kind = PK_HLS_IDENTITY, .uri = "https://keys.example/k/1" };
+    k->sys[2] = (pk_hls_system_t){ .kind = PK_HLS_WIDEVINE, .data = { k->wv, wvlen } };
+    k->sys[3] = (pk_hls_system_t){ .kind = PK_HLS_PLAYREADY, .data = { k->pro, sizeof k->pro } };
+    memcpy(k->key.kid, test_kid, 16);
+    k->key.has_iv = 1;
+    memset(k->key.iv, 0xa5, 16);
+    k->key.system_count = 4;
+    k->key.systems = k->sys;
+    k->counts = malloc(VFRAMES * sizeof *k->counts);
+    for (uint32_t i = 0; i < VFRAMES; i++)
+        k->counts[i] = 1;
+    for (uint32_t i = 0; i < s->v->track_count; i++) {
+        int video = s->v->tracks[i].t->type == PK_TRACK_VIDEO;
+        k->tracks[i] = &k->key;
+        k->prot[i] = (pk_protect_t){
+            .scheme = method == PK_HLS_SAMPLE_AES_CTR ? FOURCC('c', 'e', 'n', 'c')
+                                                      : FOURCC('c', 'b', 'c', 's'),
+            .iv_size = method == PK_HLS_SAMPLE_AES_CTR ? 8 : 0,
+            .subsample_counts = video ? k->counts : NULL };
+        memcpy(k->prot[i].kid, test_kid, 16);
+        k->protect[i] = &k->prot[i];
+    }
+    k->keys = (pk_hls_keys_t){ .method = method, .track_count = s->v->track_count,
+                               .tracks = k->tracks, .protect = k->protect };
+    k->o = (pk_urlopts_t){ .playlist = ",encryption=x", .segment = segment, .hls = &k->keys };
+}
+
+/* The key lines (tag) of m, in order. */
+static int key_lines(const m3u8_t *m, const char *tag, const line_t **out, int cap)
+{
+    int n = 0;
+    for (int i = 0; i < m->n; i++)
+        if (!strcmp(m->l[i].tag, tag)) {
+            assert_true(n < cap);
+            out[n++] = &m->l[i];
+        }
+    return n;
+}
+
+/* The checks every built SAMPLE-AES(-CTR) key line passes: attribute syntax (the reader),
+ * METHOD, quoted URI, KEYFORMAT by system, the Widevine data: URI decodes to a pssh box of
+ * the Widevine system with our KID, KEYID hex = the KID. Returns the KEYFORMAT. */
+static const char *check_key_line(const line_t *l, const char *method)
+{
+    assert_true(l->nattrs > 0);
+    assert_string_equal(attr(l, "METHOD"), method);
+    const char *uri = attr(l, "URI"), *kf = attr(l, "KEYFORMAT");
+    assert_non_null(uri);
+    for (int i = 0; i < l->nattrs; i++) {
+        const attr_t *a = &l->attrs[i];
+        /* RFC 8216 §4.3.2.4: URI, KEYFORMAT, KEYFORMATVERSIONS quoted; METHOD, IV, KEYID not */
+        int quoted = !strcmp(a->name, "URI") || !strcmp(a->name, "KEYFORMAT") ||
+                     !strcmp(a->name, "KEYFORMATVERSIONS");
+        assert_int_equal(a->quoted, quoted);
+    }
+    if (!kf)
+        return NULL;
+    assert_string_equal(attr(l, "KEYFORMATVERSIONS"), "1");
+    if (!strcmp(kf, "urn:uuid:edef8ba9-79d6-4ace-a3c8-27dcd51d21ed")) {
+        uint8_t box[128];
+        const char *prefix = "data:text/plain;base64,";
+        assert_true(strncmp(uri, prefix, strlen(prefix)) == 0);
+        long n = unbase64(uri + strlen(prefix), box, sizeof box);
+        assert_true(n >= 32);
+        /* a whole pssh box: size, 'pssh', version 0, the Widevine SystemID */
+        assert_int_equal((long)(box[0] << 24 | box[1] << 16 | box[2] << 8 | box[3]), n);
+        assert_memory_equal(box + 4, "pssh", 4);
+        assert_memory_equal(box + 12, widevine_id, 16);
+        const char *keyid = attr(l, "KEYID");
+        assert_non_null(keyid);
+        assert_true(strncmp(keyid, "0x", 2) == 0 && is_hex(keyid + 2, 32));
+        uint8_t kid[16];
+        for (int i = 0; i < 16; i++) {
+            unsigned b;
+            sscanf(keyid + 2 + 2 * i, "%2x", &b);
+            kid[i] = (uint8_t)b;
+        }
+        assert_memory_equal(kid, test_kid, 16);
+        /* the box's data holds the KID too (field 2, 16 bytes) */
+        assert_memory_equal(box + 34, test_kid, 16);
+    } else if (!strcmp(kf, "com.microsoft.playready")) {
+        uint8_t pro[64];
+        const char *prefix = "data:text/plain;charset=UTF-16;base64,";
+        assert_true(strncmp(uri, prefix, strlen(prefix)) == 0);
+        assert_int_equal(unbase64(uri + strlen(prefix), pro, sizeof pro), 24);
+        assert_int_equal(pro[0], 0xf0);
+    } else if (!strcmp(kf, "com.apple.streamingkeydelivery")) {
+        assert_string_equal(uri, "skd://6e5a1d26-2757-47d7-8046-eaa5d1d34b5a");
+    } else {
+        assert_string_equal(kf, "identity");
+        assert_string_equal(uri, "https://keys.example/k/1");
+    }
+    return kf;
+}
+
+static void test_keys_cmaf(void **state)
+{
+    (void)state;
+    synth_t *s = synth(0, "video");
+    const pk_vtrack_t *hi = track_of(s, "video", 900000);
+    static m3u8_t m;
+    const line_t *l[16];
+    keyset_t *k = calloc(1, sizeof *k);
+    int rc;
+
+    for (int ctr = 0; ctr < 2; ctr++) {
+        pk_hls_method_t method = ctr ? PK_HLS_SAMPLE_AES_CTR : PK_HLS_SAMPLE_AES;
+        const char *mname = ctr ? "SAMPLE-AES-CTR" : "SAMPLE-AES";
+        int nsys = ctr ? 3 : 4;             /* FairPlay has no CTR mode */
+        keyset(k, s, method, ctr ? ",encryption=cenc" : ",encryption=cbcs");
+
+        /* master: one EXT-X-SESSION-KEY per system, once for the one key */
+        call_t c = { s, PK_HLS_CMAF, &k->o, NULL, NULL };
+        master_info_t mi;
+        char *text = run(call_master, &c, &rc);
+        assert_int_equal(rc, 0);
+        check_master(text, &mi);
+        assert_int_equal(mi.version, 7);
+        parse_m3u8(text, &m);
+        assert_int_equal(key_lines(&m, "EXT-X-SESSION-KEY", l, 16), nsys);
+        for (int i = 0; i < nsys; i++)
+            check_key_line(l[i], mname);
+        /* the identity line last (ffmpeg keeps the last EXT-X-KEY it reads) */
+        assert_string_equal(attr(l[nsys - 1], "KEYFORMAT"), "identity");
+        assert_int_equal(mi.iframes, 2);
+        free(text);
+
+        /* media playlist: the same lines as EXT-X-KEY, before EXT-X-MAP */
+        c = (call_t){ s, PK_HLS_CMAF, &k->o, hi, NULL };
+        media_info_t med;
+        text = run(call_media, &c, &rc);
+        assert_int_equal(rc, 0);
+        check_media(text, 0, &med);
+        check_against_view(s->v, hi, &med, "cmaf");
+        assert_string_equal(med.map.rest, ctr ? ",encryption=cenc" : ",encryption=cbcs");
+        assert_string_equal(med.uri[0].rest, ctr ? ",encryption=cenc" : ",encryption=cbcs");
+        parse_m3u8(text, &m);
+        assert_int_equal(key_lines(&m, "EXT-X-KEY", l, 16), nsys);
+        const char *kf[4];
+        for (int i = 0; i < nsys; i++)
+            kf[i] = check_key_line(l[i], mname);
+        assert_true(l[nsys - 1] < find_tag(&m, "EXT-X-MAP"));
+        /* every system once */
+        for (int i = 0; i < nsys; i++)
+            for (int j = 0; j < i; j++)
+                assert_string_not_equal(kf[i], kf[j]);
+        assert_null(find_tag(&m, "EXT-X-SESSION-KEY"));
+        free(text);
+
+        /* I-frame playlist: the keys, and byte ranges of the encrypted fragments */
+        text = run(call_iframes, &c, &rc);
+        assert_int_equal(rc, 0);
+        check_media(text, 1, &med);
+        parse_m3u8(text, &m);
+        assert_int_equal(key_lines(&m, "EXT-X-KEY", l, 16), nsys);
+        for (int i = 0; i < med.segs; i++) {
+            uint32_t f = s->v->frag_begin + (uint32_t)i;
+            uint64_t hdr;
+            assert_int_equal(pk_cmaf_fragment_protected_header_size(hi, f, &k->prot[3], &hdr),
+                             0);
+            assert_true(hdr > pk_cmaf_fragment_header_size(hi, f));   /* senc, saiz, saio */
+            assert_int_equal(med.range[i], hdr + hi->t->samples[hi->frags[f].first].size);
+        }
+        free(text);
+        free(k->counts);
+    }
+    free(k);
+    synth_free(s);
+}
+
+/* Sizes need the protection: an encrypted CMAF master or I-frame playlist without it is
+ * refused, not written with clear sizes; keys that do not fit the format are refused. */
+static void test_keys_refused(void **state)
+{
+    (void)state;
+    synth_t *s = synth(0, "video");
+    const pk_vtrack_t *hi = track_of(s, "video", 900000);
+    keyset_t *k = calloc(1, sizeof *k);
+    int rc;
+
+    keyset(k, s, PK_HLS_SAMPLE_AES, ",encryption=cbcs");
+    k->keys.protect = NULL;
+    call_t c = { s, PK_HLS_CMAF, &k->o, hi, NULL };
+    assert_null(run(call_master, &c, &rc));
+    assert_int_equal(rc, -EINVAL);
+    assert_null(run(call_iframes, &c, &rc));
+    assert_int_equal(rc, -EINVAL);
+    free(run(call_media, &c, &rc));                     /* a media playlist needs no sizes */
+    assert_int_equal(rc, 0);
+    k->keys.tracks = (const pk_hls_key_t *const[6]){ NULL };
+    assert_null(run(call_media, &c, &rc));              /* a track without its key */
+    assert_int_equal(rc, -EINVAL);
+    free(k->counts);
+
+    keyset(k, s, PK_HLS_SAMPLE_AES_CTR, ",encryption=cenc");
+    c.fmt = PK_HLS_V4;                                  /* no CTR in TS */
+    assert_null(run(call_media, &c, &rc));
+    assert_int_equal(rc, -EINVAL);
+    free(k->counts);
+    keyset(k, s, PK_HLS_AES_128, ",encryption=cbc");
+    c.fmt = PK_HLS_CMAF;                                /* no whole-segment fMP4 here */
+    assert_null(run(call_media, &c, &rc));
+    assert_int_equal(rc, -EINVAL);
+    c.fmt = PK_HLS_V4;                                  /* AES-128 without a key URI */
+    assert_null(run(call_media, &c, &rc));
+    assert_int_equal(rc, -EINVAL);
+    free(k->counts);
+    free(k);
+    synth_free(s);
+}
+
+/* The CPIX's own HLSSignalingData: the lines that fit written as given, the rest left out,
+ * a system whose lines all fail written as built; masters take the master lines, else the
+ * media ones retagged. */
+static void test_keys_given(void **state)
+{
+    (void)state;
+    synth_t *s = synth(0, "video");
+    const pk_vtrack_t *hi = track_of(s, "video", 900000);
+    keyset_t *k = calloc(1, sizeof *k);
+    static m3u8_t m;
+    const line_t *l[16];
+    int rc;
+
+    keyset(k, s, PK_HLS_SAMPLE_AES, ",encryption=cbcs");
+    k->sys[0].media =
+        "#EXT-X-KEY:METHOD=SAMPLE-AES,URI=\"skd://given,METHOD=AES-128\",KEYFORMAT=\"com.apple."
+        "streamingkeydelivery\",KEYFORMATVERSIONS=\"1\"\r\n"
+        "evil.ts\n"                                             /* not a key line */
+        "#EXT-X-KEY:METHOD=AES-128,URI=\"https://other\"\n"     /* another METHOD */
+        "#EXT-X-KEY:METHOD=SAMPLE-AES,URI=\"x\x01y\"\n"          /* a control character */
+        "#EXT-X-SESSION-KEY:METHOD=SAMPLE-AES,URI=\"skd://s\"\n";   /* the master's tag */
+    k->sys[2].media = "#EXT-X-KEY:METHOD=SAMPLE-AES-CTR,URI=\"data:,\"\n";    /* all fail */
+    k->sys[3].master = "#EXT-X-SESSION-KEY:METHOD=SAMPLE-AES,URI=\"data:,pr\","
+                       "KEYFORMAT=\"com.microsoft.playready\"";
+    call_t c = { s, PK_HLS_CMAF, &k->o, hi, NULL };
+    char *text = run(call_media, &c, &rc);
+    assert_int_equal(rc, 0);
+    assert_null(strstr(text, "evil"));
+    assert_null(strstr(text, "https://other"));
+    parse_m3u8(text, &m);
+    assert_int_equal(key_lines(&m, "EXT-X-KEY", l, 16), 4);
+    assert_string_equal(attr(l[0], "URI"), "skd://given,METHOD=AES-128");   /* as given */
+    assert_string_equal(check_key_line(l[1], "SAMPLE-AES"),                /* built */
+                        "urn:uuid:edef8ba9-79d6-4ace-a3c8-27dcd51d21ed");
+    check_key_line(l[2], "SAMPLE-AES");                 /* PlayReady: master lines only */
+    assert_string_equal(attr(l[3], "KEYFORMAT"), "identity");
+    free(text);
+
+    c.vt = NULL;
+    text = run(call_master, &c, &rc);
+    assert_int_equal(rc, 0);
+    parse_m3u8(text, &m);
+    assert_int_equal(key_lines(&m, "EXT-X-SESSION-KEY", l, 16), 4);
+    /* FairPlay has media lines only: the good one, retagged (the stray EXT-X-SESSION-KEY
+     * among the media lines is not one of them) */
+    assert_string_equal(attr(l[0], "URI"), "skd://given,METHOD=AES-128");
+    assert_non_null(strstr(text, "#EXT-X-SESSION-KEY:METHOD=SAMPLE-AES,URI=\"skd://given,"));
+    assert_null(strstr(text, "skd://s\""));
+    check_key_line(l[1], "SAMPLE-AES");                 /* Widevine: built */
+    assert_string_equal(attr(l[2], "URI"), "data:,pr"); /* PlayReady: its master line */
+    assert_string_equal(attr(l[3], "KEYFORMAT"), "identity");
+    free(text);
+    free(k->counts);
+    free(k);
+    synth_free(s);
+}
+
+
+/* AES-128 IVs from the test: track, muxed track and fragment spelled into the bytes. */
+typedef struct {
+    const synth_t *s;
+    int calls, fail_at;
+    const pk_vtrack_t *mux_seen;
+} ivrec_t;
+
+static void iv_for(const synth_t *s, const pk_vtrack_t *vt, const pk_vtrack_t *mux, uint32_t k,
+                   uint8_t iv[16])
+{
+    memset(iv, 0x3c, 16);
+    iv[0] = (uint8_t)(vt - s->v->tracks);
+    iv[1] = mux ? (uint8_t)(mux - s->v->tracks + 1) : 0;
+    iv[12] = (uint8_t)(k >> 24), iv[13] = (uint8_t)(k >> 16);
+    iv[14] = (uint8_t)(k >> 8), iv[15] = (uint8_t)k;
+}
+
+static int test_iv(void *ctx, const pk_vtrack_t *vt, const pk_vtrack_t *mux, uint32_t k,
+                   uint8_t iv[16])
+{
+    ivrec_t *r = ctx;
+    if (r->fail_at && ++r->calls == r->fail_at)
+        return -EIO;
+    r->mux_seen = mux;
+    iv_for(r->s, vt, mux, k, iv);
+    return 0;
+}
+
+/* The IV=0x... of a key line as bytes. */
+static void iv_of(const line_t *l, uint8_t iv[16])
+{
+    const char *v = attr(l, "IV");
+    assert_non_null(v);
+    assert_true(strncmp(v, "0x", 2) == 0 && is_hex(v + 2, 32));
+    for (int i = 0; i < 16; i++) {
+        unsigned b;
+        sscanf(v + 2 + 2 * i, "%2x", &b);
+        iv[i] = (uint8_t)b;
+    }
+}
+
+static void test_keys_aes128(void **state)
+{
+    (void)state;
+    synth_t *s = synth(0, "video");
+    const pk_vtrack_t *hi = track_of(s, "video", 900000);
+    const pk_vtrack_t *eng = track_of(s, "aac_eng_2_128000", 128000);
+    keyset_t *k = calloc(1, sizeof *k);
+    ivrec_t rec = { .s = s };
+    static m3u8_t m;
+    const line_t *l[64];
+    int rc;
+
+    keyset(k, s, PK_HLS_AES_128, ",encryption=cbc");
+    k->key.key_uri = "https://keys.example/k?id=\"x\" y";
+    k->keys.protect = NULL;
+    k->keys.iv = test_iv;
+    k->keys.iv_ctx = &rec;
+    for (int v3 = 0; v3 < 2; v3++) {
+        const pk_vtrack_t *mux = v3 ? eng : NULL;
+        call_t c = { s, v3 ? PK_HLS_V3 : PK_HLS_V4, &k->o, hi, mux };
+        media_info_t mi;
+        char *text = run(call_media, &c, &rc);
+        assert_int_equal(rc, 0);
+        check_media(text, 0, &mi);
+        check_against_view(s->v, hi, &mi, v3 ? "m3u8-aapl-v3" : "m3u8-aapl");
+        assert_string_equal(mi.uri[0].rest, ",encryption=cbc");
+        assert_ptr_equal(rec.mux_seen, mux);
+        parse_m3u8(text, &m);
+        /* RFC 8216 4.3.2.4: one EXT-X-KEY before each segment, each with its own IV */
+        int n = key_lines(&m, "EXT-X-KEY", l, 64);
+        assert_int_equal(n, mi.segs);
+        for (int i = 0, seg = 0; i < m.n; i++) {
+            if (m.l[i].text[0] != '#') {
+                assert_ptr_equal(&m.l[i - 2], l[seg]);  /* KEY, EXTINF, URI */
+                seg++;
+            }
+        }
+        for (int i = 0; i < n; i++) {
+            uint8_t iv[16], want[16];
+            assert_string_equal(attr(l[i], "METHOD"), "AES-128");
+            assert_null(attr(l[i], "KEYFORMAT"));
+            /* the quote and the blank cannot end the quoted string: percent-encoded */
+            assert_string_equal(attr(l[i], "URI"), "https://keys.example/k?id=%22x%22%20y");
+            iv_of(l[i], iv);
+            iv_for(s, hi, mux, s->v->frag_begin + (uint32_t)i, want);
+            assert_memory_equal(iv, want, 16);
+            for (int j = 0; j < i; j++) {
+                uint8_t other[16];
+                iv_of(l[j], other);
+                assert_memory_not_equal(iv, other, 16);
+            }
+        }
+        free(text);
+        /* an IV that cannot be made fails the playlist */
+        rec = (ivrec_t){ .s = s, .fail_at = 3 };
+        assert_null(run(call_media, &c, &rc));
+        assert_int_equal(rc, -EIO);
+        rec = (ivrec_t){ .s = s };
+    }
+
+    /* master: one EXT-X-SESSION-KEY without IV; no I-frame streams; padded bandwidths */
+    call_t c = { s, PK_HLS_V4, &k->o, NULL, NULL };
+    master_info_t mi;
+    char *text = run(call_master, &c, &rc);
+    assert_int_equal(rc, 0);
+    check_master(text, &mi);
+    parse_m3u8(text, &m);
+    assert_int_equal(key_lines(&m, "EXT-X-SESSION-KEY", l, 64), 1);
+    assert_string_equal(attr(l[0], "METHOD"), "AES-128");
+    assert_string_equal(attr(l[0], "URI"), "https://keys.example/k?id=%22x%22%20y");
+    assert_null(attr(l[0], "IV"));
+    assert_int_equal(mi.iframes, 0);
+    uint64_t bytes = 0, ticks = 0;
+    for (uint32_t f = s->v->frag_begin; f < s->v->frag_end; f++) {
+        arena_t *a = arena_new();
+        wr_t w = wr_counter();
+        assert_int_equal(pk_ts_segment(eng, NULL, f, a, &w), 0);
+        arena_free(a);
+        bytes += w.pos + 16 - w.pos % 16;                       /* PKCS7: 1 to 16 bytes */
+        ticks += eng->frags[f].duration;
+    }
+    uint64_t avg = (bytes * 8 * eng->t->timescale + ticks - 1) / ticks;
+    assert_int_equal(atol(attr(mi.variant[mi.audio_only_at], "AVERAGE-BANDWIDTH")), (long)avg);
+    free(text);
+    c.vt = hi;
+    assert_null(run(call_iframes, &c, &rc));
+    assert_int_equal(rc, -ENOENT);
+    free(k->counts);
+    free(k);
+    synth_free(s);
+}
+
+/* Apple SAMPLE-AES TS: FairPlay and the identity line with the constant IV (last), no
+ * Widevine/PlayReady, no I-frame playlists. */
+static void test_keys_ts_sample_aes(void **state)
+{
+    (void)state;
+    synth_t *s = synth(0, "video");
+    const pk_vtrack_t *hi = track_of(s, "video", 900000);
+    keyset_t *k = calloc(1, sizeof *k);
+    static m3u8_t m;
+    const line_t *l[16];
+    int rc;
+
+    keyset(k, s, PK_HLS_SAMPLE_AES, ",encryption=cbcs-aapl");
+    k->keys.protect = NULL;
+    call_t c = { s, PK_HLS_V4, &k->o, hi, NULL };
+    media_info_t mi;
+    char *text = run(call_media, &c, &rc);
+    assert_int_equal(rc, 0);
+    check_media(text, 0, &mi);
+    assert_true(mi.version >= 5);
+    parse_m3u8(text, &m);
+    assert_int_equal(key_lines(&m, "EXT-X-KEY", l, 16), 2);
+    assert_string_equal(check_key_line(l[0], "SAMPLE-AES"), "com.apple.streamingkeydelivery");
+    assert_null(check_key_line(l[1], "SAMPLE-AES"));     /* identity: KEYFORMAT left out */
+    assert_string_equal(attr(l[1], "URI"), "https://keys.example/k/1");
+    uint8_t iv[16], want[16];
+    memset(want, 0xa5, 16);
+    iv_of(l[1], iv);
+    assert_memory_equal(iv, want, 16);
+    free(text);
+    assert_null(run(call_iframes, &c, &rc));
+    assert_int_equal(rc, -ENOENT);
+    c.vt = NULL;
+    master_info_t ma;
+    text = run(call_master, &c, &rc);
+    assert_int_equal(rc, 0);
+    check_master(text, &ma);
+    assert_true(ma.version >= 5);
+    assert_int_equal(ma.iframes, 0);
+    parse_m3u8(text, &m);
+    assert_int_equal(key_lines(&m, "EXT-X-SESSION-KEY", l, 16), 2);
+    long clear_avg = atol(attr(ma.variant[0], "AVERAGE-BANDWIDTH"));
+    free(text);
+
+    /* with the tracks' SAMPLE-AES transforms, BANDWIDTH counts the grown segments: every
+     * video sample 200 bytes more (emulation prevention), audio frames the same size */
+    uint32_t *growth = calloc(VFRAMES, sizeof *growth);
+    for (uint32_t i = 0; i < VFRAMES; i++)
+        growth[i] = 200;
+    pk_ts_saes_t vsaes = { .growth = growth }, asaes = { 0 };
+    const pk_ts_saes_t *saes[6] = { 0 };
+    for (uint32_t i = 0; i < s->v->track_count; i++)
+        saes[i] = s->v->tracks[i].t->type == PK_TRACK_VIDEO ? &vsaes : &asaes;
+    k->keys.saes = saes;
+    text = run(call_master, &c, &rc);
+    assert_int_equal(rc, 0);
+    check_master(text, &ma);
+    uint64_t avg[2];
+    for (int t = 0; t < 2; t++) {
+        const pk_vtrack_t *vt = t ? track_of(s, "aac_eng_2_128000", 128000) : hi;
+        uint64_t bytes = 0, ticks = 0;
+        for (uint32_t f = s->v->frag_begin; f < s->v->frag_end; f++) {
+            arena_t *a = arena_new();
+            wr_t w = wr_counter();
+            assert_int_equal(pk_ts_segment_saes(vt, t ? &asaes : &vsaes, NULL, NULL, f, a, &w),
+                             0);
+            arena_free(a);
+            bytes += w.pos;
+            ticks += vt->frags[f].duration;
+        }
+        avg[t] = (bytes * 8 * vt->t->timescale + ticks - 1) / ticks;
+    }
+    assert_int_equal(atol(attr(ma.variant[0], "AVERAGE-BANDWIDTH")), (long)(avg[0] + avg[1]));
+    assert_true(atol(attr(ma.variant[0], "AVERAGE-BANDWIDTH")) > clear_avg);
+    free(text);
+    free(growth);
+    free(k->counts);
+    free(k);
+    synth_free(s);
+}
+
+/* Separate keys (video, audio): a master names each once; v3 cannot have them. */
+static void test_keys_two(void **state)
+{
+    (void)state;
+    synth_t *s = synth(0, "video");
+    keyset_t *k = calloc(1, sizeof *k);
+    pk_hls_key_t audio;
+    static m3u8_t m;
+    const line_t *l[16];
+    int rc;
+
+    keyset(k, s, PK_HLS_AES_128, ",encryption=cbc");
+    k->keys.protect = NULL;
+    k->keys.iv = test_iv;
+    k->keys.iv_ctx = &(ivrec_t){ .s = s };
+    k->key.key_uri = "https://k/video";
+    audio = k->key;
+    audio.kid[0] ^= 1;
+    audio.key_uri = "https://k/audio";
+    for (uint32_t i = 0; i < s->v->track_count; i++)
+        if (s->v->tracks[i].t->type == PK_TRACK_AUDIO)
+            k->tracks[i] = &audio;
+    call_t c = { s, PK_HLS_V4, &k->o, NULL, NULL };
+    char *text = run(call_master, &c, &rc);
+    assert_int_equal(rc, 0);
+    parse_m3u8(text, &m);
+    assert_int_equal(key_lines(&m, "EXT-X-SESSION-KEY", l, 16), 2);
+    assert_string_equal(attr(l[0], "URI"), "https://k/video");
+    assert_string_equal(attr(l[1], "URI"), "https://k/audio");
+    free(text);
+    /* v3 muxes the audio into the video's segments, which one EXT-X-KEY covers: with two
+     * keys there is no v3 presentation, master or playlist */
+    c.fmt = PK_HLS_V3;
+    assert_null(run(call_master, &c, &rc));
+    assert_int_equal(rc, -ENOENT);
+    c = (call_t){ s, PK_HLS_V3, &k->o, track_of(s, "video", 900000),
+                  track_of(s, "aac_eng_2_128000", 128000) };
+    assert_null(run(call_media, &c, &rc));
+    assert_int_equal(rc, -ENOENT);
+    c.mux = NULL;                                       /* v3 video without audio: its own */
+    free(run(call_media, &c, &rc));
+    assert_int_equal(rc, 0);
+    /* one key again: the v3 master names it once */
+    for (uint32_t i = 0; i < s->v->track_count; i++)
+        k->tracks[i] = &k->key;
+    c = (call_t){ s, PK_HLS_V3, &k->o, NULL, NULL };
+    text = run(call_master, &c, &rc);
+    assert_int_equal(rc, 0);
+    parse_m3u8(text, &m);
+    assert_int_equal(key_lines(&m, "EXT-X-SESSION-KEY", l, 16), 1);
+    free(text);
+    free(k->counts);
+    free(k);
+    synth_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1083,6 +1709,12 @@ int main(void)
         cmocka_unit_test(test_language),
         cmocka_unit_test(test_rates_window),
         cmocka_unit_test(test_enomem),
+        cmocka_unit_test(test_keys_cmaf),
+        cmocka_unit_test(test_keys_refused),
+        cmocka_unit_test(test_keys_given),
+        cmocka_unit_test(test_keys_aes128),
+        cmocka_unit_test(test_keys_ts_sample_aes),
+        cmocka_unit_test(test_keys_two),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

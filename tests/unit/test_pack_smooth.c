@@ -453,6 +453,121 @@ static void test_bad_avcc(void **state)
     assert_non_null(strstr(logbuf, "video (500000 bit/s): avcC parameter sets do not parse"));
 }
 
+/* ---- encrypted: the Protection element ----------------------------------------- */
+
+/* some bytes standing for a PlayReady Object, and their base64 (Python's b64encode) */
+static const uint8_t pro[12] = { 0x2a, 0, 0, 0, 1, 0, 1, 0, 0xff, 0xfe, 0x3c, 0 };
+#define PRO_B64 "KgAAAAEAAQD//jwA"
+
+static pk_track_drm_t drm_a, drm_b;
+static const pk_track_drm_t *drm_tracks[NTRACKS];
+static pk_drm_t drm = { NTRACKS, drm_tracks };
+static const pk_urlopts_t piff_opts = { .playlist = "", .segment = ",encryption=piff",
+                                        .drm = &drm };
+
+/* every track under key a (KID 11..11) */
+static void one_key(void)
+{
+    drm_a = (pk_track_drm_t){ .scheme = FOURCC('c', 'e', 'n', 'c'),
+                              .smooth_pro = { pro, sizeof pro } };
+    memset(drm_a.kid, 0x11, 16);
+    drm_b = drm_a;
+    memset(drm_b.kid, 0x22, 16);
+    for (int i = 0; i < NTRACKS; i++)
+        drm_tracks[i] = &drm_a;
+}
+
+static char *gen_with(const pk_urlopts_t *o)
+{
+    wr_t c = wr_counter();
+    CHECK(pk_smooth_manifest(&fx.v, o, &c) == 0);
+    char *buf = malloc(c.pos + 1);
+    wr_t w = wr_init(buf, c.pos);
+    CHECK(pk_smooth_manifest(&fx.v, o, &w) == 0);
+    CHECK(w.pos == c.pos);
+    buf[c.pos] = '\0';
+    return buf;
+}
+
+/* MS-SSTR 2.2.2.2: <Protection> first in the root, one PlayReady <ProtectionHeader>
+ * with the PRO in base64; the fragment URLs carry the encryption. */
+static void test_protection(void **state)
+{
+    (void)state;
+    one_key();
+    char *text = gen_with(&piff_opts);
+    xml_t x = parse(text);
+    xmlNodePtr first = xmlFirstElementChild(node(&x, "/SmoothStreamingMedia"));
+    assert_non_null(first);
+    assert_string_equal((const char *)first->name, "Protection");
+    assert_int_equal(num(&x, "count(//Protection)"), 1);
+    assert_int_equal(num(&x, "count(/SmoothStreamingMedia/Protection/*)"), 1);
+    assert_int_equal(num(&x, "count(/SmoothStreamingMedia/Protection/ProtectionHeader)"), 1);
+    assert_string_equal(str(&x, "//ProtectionHeader/@SystemID"),
+                        "9a04f079-9840-4286-ab92-e65be0885f95");
+    assert_string_equal(str(&x, "//ProtectionHeader"), PRO_B64);
+    assert_int_equal(num(&x, "count(//StreamIndex)"), 3);
+    assert_string_equal(str(&x, "//StreamIndex[1]/@Url"),
+                        "QualityLevels({bitrate})/Fragments(video={start time},encryption=piff)");
+    assert_int_equal(pk_smooth_one_key(&fx.v, &drm), 1);
+    xml_free(&x);
+    free(text);
+
+    /* the CPIX's SmoothStreamingProtectionHeaderData wins, written as given */
+    drm_a.smooth_header = "AAAA+/==";
+    text = gen_with(&piff_opts);
+    x = parse(text);
+    assert_string_equal(str(&x, "//ProtectionHeader"), "AAAA+/==");
+    xml_free(&x);
+    free(text);
+
+    /* without drm: no Protection */
+    text = gen();
+    x = parse(text);
+    assert_int_equal(num(&x, "count(//Protection)"), 0);
+    xml_free(&x);
+    free(text);
+}
+
+/* One ProtectionHeader per presentation: tracks the manifest lists need one key. */
+static void test_protection_one_key(void **state)
+{
+    (void)state;
+    one_key();
+    drm_tracks[A_FR] = &drm_b;
+    assert_int_equal(pk_smooth_one_key(&fx.v, &drm), 0);
+    wr_t c = wr_counter();
+    CHECK(pk_smooth_manifest(&fx.v, &piff_opts, &c) == -ENOTSUP);
+    assert_non_null(strstr(logbuf, "more than one key"));
+
+    /* a track the manifest leaves out (AC-3) may have its own */
+    fx.t[A_FR].fourcc = FOURCC('a', 'c', '-', '3');
+    assert_int_equal(pk_smooth_one_key(&fx.v, &drm), 1);
+    char *text = gen_with(&piff_opts);
+    xml_t x = parse(text);
+    assert_int_equal(num(&x, "count(//ProtectionHeader)"), 1);
+    xml_free(&x);
+    free(text);
+
+    /* a listed track without drm (the first, or another); a drm of fewer tracks than the view */
+    drm_tracks[V2] = NULL;
+    assert_int_equal(pk_smooth_one_key(&fx.v, &drm), 0);
+    drm_tracks[V2] = &drm_a;
+    drm_tracks[V1] = NULL;
+    assert_int_equal(pk_smooth_one_key(&fx.v, &drm), 0);
+    drm_tracks[V1] = &drm_a;
+    drm.track_count = 2;
+    assert_int_equal(pk_smooth_one_key(&fx.v, &drm), 0);
+    drm.track_count = NTRACKS;
+
+    /* neither header nor PRO */
+    drm_a.smooth_pro = (pk_bytes_t){ NULL, 0 };
+    logbuf[0] = '\0';
+    c = wr_counter();
+    CHECK(pk_smooth_manifest(&fx.v, &piff_opts, &c) == -EINVAL);
+    assert_non_null(strstr(logbuf, "no PlayReady header"));
+}
+
 int main(void)
 {
     pk_log_set_sink(capture, NULL);
@@ -465,6 +580,8 @@ int main(void)
         cmocka_unit_test_setup(test_short_buffer, setup),
         cmocka_unit_test_setup(test_long_parameter_sets, setup),
         cmocka_unit_test_setup(test_bad_avcc, setup),
+        cmocka_unit_test_setup(test_protection, setup),
+        cmocka_unit_test_setup(test_protection_one_key, setup),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     xmlCleanupParser();

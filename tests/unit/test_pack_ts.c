@@ -197,6 +197,8 @@ typedef struct {
     uint8_t es_type[4];
     char lang[4][4];
     uint32_t reg[4];
+    uint8_t desc[4][128];       /* the ES_info descriptors of each stream, as written */
+    size_t desc_len[4];
 } tparse_t;
 
 static void tp_init(tparse_t *p)
@@ -288,7 +290,11 @@ static void parse_psi(tparse_t *p, int pid, const uint8_t *pl, size_t n)
         size_t el = (size_t)(s[i + 3] & 0x0f) << 8 | s[i + 4];
         p->lang[k][0] = 0;
         p->reg[k] = 0;
+        CHECK(el <= sizeof p->desc[k] && i + 5 + el <= len - 4);
+        memcpy(p->desc[k], s + i + 5, el);
+        p->desc_len[k] = el;
         for (size_t d = i + 5; d < i + 5 + el; d += 2u + s[d + 1]) {
+            CHECK(d + 2 + s[d + 1] <= i + 5 + el);  /* descriptor lengths tile ES_info */
             if (s[d] == 0x0a) {
                 memcpy(p->lang[k], s + d + 2, 3);
                 p->lang[k][3] = 0;
@@ -398,9 +404,12 @@ static const pk_vtrack_t *vtrack(const pk_view_t *v, pk_track_type_t type)
     return NULL;
 }
 
+static size_t fake_nal_out(const uint8_t *nal, size_t len, uint8_t *out);
+
 /* The Annex B bytes expected for video sample i (4-byte start codes): our AUD
- * unless the samples carry theirs, parameter sets after the AUD of key frames. */
-static size_t expect_video(uint32_t i, unsigned nls, int with_aud, uint8_t *out)
+ * unless the samples carry theirs, parameter sets after the AUD of key frames;
+ * with saes, each NAL unit of the sample as the test's transform makes it. */
+static size_t expect_video_as(uint32_t i, unsigned nls, int with_aud, int saes, uint8_t *out)
 {
     static const uint8_t sc[] = { 0, 0, 0, 1 };
     const uint8_t *s = data + vtr.s[i].pos, *end = s + vtr.s[i].size;
@@ -421,11 +430,21 @@ static size_t expect_video(uint32_t i, unsigned nls, int with_aud, uint8_t *out)
         for (unsigned b = 0; b < nls; b++)
             len = len << 8 | *s++;
         memcpy(out + n, sc, 4);
-        memcpy(out + n + 4, s, len);
-        n += 4 + len;
+        n += 4;
+        if (saes) {
+            n += fake_nal_out(s, len, out + n);
+        } else {
+            memcpy(out + n, s, len);
+            n += len;
+        }
         s += len;
     }
     return n;
+}
+
+static size_t expect_video(uint32_t i, unsigned nls, int with_aud, uint8_t *out)
+{
+    return expect_video_as(i, nls, with_aud, 0, out);
 }
 
 /* ---- tests ---------------------------------------------------------------- */
@@ -875,6 +894,331 @@ static void test_ac3(void **state)
     arena_free(a);
 }
 
+/* ---- SAMPLE-AES plumbing ----------------------------------------------------------
+ * The writer's part of SAMPLE-AES is where the transform applies and what it does to
+ * sizes, counters and the PMT; the cipher itself is crypt/'s (test_crypt_aes.c, and
+ * tests/integration/crypt_ts.sh with ffmpeg). A transform of the test's own stands in:
+ * a slice (type 1 or 5) of more than 48 bytes keeps its first 32 bytes, the rest is
+ * XOR 0x5a and len % 3 bytes 0xee follow (a size change, like re-escaping); other units
+ * pass as they are. Audio frames: XOR 0xa5 after the header and 16 bytes. */
+
+typedef struct {
+    unsigned nals, frames;
+    int fail;                   /* return this from the next call */
+} fake_t;
+
+static int fake_protected(const uint8_t *nal, size_t len)
+{
+    unsigned t = nal[0] & 0x1f;
+    return (t == 1 || t == 5) && len > 48;
+}
+
+static size_t fake_nal_out(const uint8_t *nal, size_t len, uint8_t *out)
+{
+    if (!fake_protected(nal, len)) {
+        memcpy(out, nal, len);
+        return len;
+    }
+    memcpy(out, nal, 32);
+    for (size_t i = 32; i < len; i++)
+        out[i] = nal[i] ^ 0x5a;
+    memset(out + len, 0xee, len % 3);
+    return len + len % 3;
+}
+
+static int fake_nal(void *ctx, const uint8_t *nal, size_t len, wr_t *w)
+{
+    fake_t *f = ctx;
+    f->nals++;
+    if (f->fail)
+        return f->fail;
+    uint8_t *p = wr_reserve(w, len + (fake_protected(nal, len) ? len % 3 : 0));
+    if (p)
+        fake_nal_out(nal, len, p);
+    return w->err;
+}
+
+static int fake_frame(void *ctx, uint8_t *fr, size_t len, size_t hdr)
+{
+    fake_t *f = ctx;
+    f->frames++;
+    /* the whole ADTS frame, its header first */
+    unsigned fl = (unsigned)(fr[3] & 3) << 11 | (unsigned)fr[4] << 3 | fr[5] >> 5;
+    CHECK(hdr == 7 && fr[0] == 0xff && fr[1] == 0xf1 && fl == len);
+    for (size_t i = hdr + 16; i < len; i++)
+        fr[i] ^= 0xa5;
+    return f->fail;
+}
+
+/* The growth of each video sample under the fake transform (4-byte lengths). */
+static uint32_t *fake_growth(void)
+{
+    uint32_t *g = calloc(NV, sizeof *g);
+    for (uint32_t i = 0; i < NV; i++) {
+        const uint8_t *s = data + vtr.s[i].pos, *end = s + vtr.s[i].size;
+        while (s < end) {
+            uint32_t len = (uint32_t)s[0] << 24 | s[1] << 16 | s[2] << 8 | s[3];
+            if (fake_protected(s + 4, len))
+                g[i] += len % 3;
+            s += 4 + len;
+        }
+    }
+    return g;
+}
+
+static uint8_t *saes_segment(const pk_vtrack_t *main, const pk_ts_saes_t *sm,
+                             const pk_vtrack_t *mux, const pk_ts_saes_t *sx, uint32_t k,
+                             size_t *len)
+{
+    arena_t *a = arena_new();
+    wr_t cw = wr_counter();
+    CHECK(pk_ts_segment_saes(main, sm, mux, sx, k, a, &cw) == 0);
+    uint8_t *buf = malloc(cw.pos);
+    wr_t w = wr_init(buf, cw.pos);
+    CHECK(pk_ts_segment_saes(main, sm, mux, sx, k, a, &w) == 0);
+    CHECK(w.pos == cw.pos);                 /* the size counted is the size written */
+    arena_free(a);
+    *len = w.pos;
+    return buf;
+}
+
+/* Video: PMT stream_type 0xDB with private_data_indicator 'zavc' (and the CRC right);
+ * every PES the clear one with each sample NAL unit transformed (not the AUD, not the
+ * parameter sets); sizes counted == written; CCs continuous across segments; the same
+ * bytes whether the growth is known or worked out; the I-frame range ends at the first
+ * PES; clear packet counts the view holds are not used for the grown stream. */
+static void test_saes_video(void **state)
+{
+    (void)state;
+    static const uint8_t zavc[] = { 0x0f, 4, 'z', 'a', 'v', 'c' };
+    static uint8_t want[1 << 16];
+    make_media(4, 0);
+    uint32_t *growth = fake_growth();
+    uint8_t *first[2][16] = { { NULL } };
+    size_t first_len[2][16] = { { 0 } };
+    for (int known = 0; known < 2; known++) {
+        arena_t *a = arena_new();
+        pk_view_t *v = make_view(a);
+        pk_vtrack_t *vt = (pk_vtrack_t *)vtrack(v, PK_TRACK_VIDEO);
+        CHECK(v->frag_count <= 16);
+        if (known) {                        /* clear counts: the writer must ignore them */
+            uint32_t *p;
+            CHECK(pk_ts_packets(vt, 1, a, &p) == 0);
+            vt->ts_packets = p;
+        }
+        fake_t f = { 0, 0, 0 };
+        pk_ts_saes_t sa = { .growth = known ? growth : NULL, .nal = fake_nal,
+                            .frame = fake_frame, .ctx = &f };
+        tparse_t *p = malloc(sizeof *p);
+        tp_init(p);
+        uint32_t seen = 0;
+        for (uint32_t k = 0; k < v->frag_count; k++) {
+            size_t len;
+            uint8_t *ts = saes_segment(vt, &sa, NULL, NULL, k, &len);
+            int first_pes = p->n;
+            tp_segment(p, ts, len);
+            first[known][k] = ts;
+            first_len[known][k] = len;
+            CHECK(p->streams == 1 && p->es_pid[0] == PID_VIDEO && p->es_type[0] == 0xdb);
+            CHECK(p->desc_len[0] == sizeof zavc && memcmp(p->desc[0], zavc, sizeof zavc) == 0);
+            uint64_t kf;
+            arena_t *b = arena_new();
+            CHECK(pk_ts_keyframe_range_saes(vt, &sa, k, b, &kf) == 0);
+            arena_free(b);
+            CHECK(kf == p->pes[first_pes].end);
+            for (int e = first_pes; e < p->n; e++, seen++) {
+                size_t n = expect_video_as(seen, 4, 0, 1, want);
+                CHECK(p->pes[e].len == n && memcmp(p->pes[e].payload, want, n) == 0);
+            }
+        }
+        CHECK(seen == NV && f.nals > 0 && f.frames == 0);
+        tp_free(p);
+        free(p);
+        arena_free(a);
+    }
+    for (uint32_t k = 0; k < 16 && first[0][k]; k++) {
+        CHECK(first_len[0][k] == first_len[1][k]);
+        CHECK(memcmp(first[0][k], first[1][k], first_len[0][k]) == 0);
+        free(first[0][k]);
+        free(first[1][k]);
+    }
+    uint32_t grew = 0;
+    for (uint32_t i = 0; i < NV; i++)
+        grew += growth[i] != 0;
+    CHECK(grew > NV / 4);                   /* the sizes really change */
+    free(growth);
+}
+
+/* Audio: stream_type 0xCF; private_data_indicator 'aacd', then the registration
+ * descriptor 'apad' with the audio setup information (zaac, priming 0, version 1, the
+ * 2-byte AudioSpecificConfig), then the language; each ADTS frame through the transform
+ * with its header; the segment exactly as long as the clear one. HE-AAC signalled
+ * explicitly is 'zach'. */
+static void test_saes_audio(void **state)
+{
+    (void)state;
+    static const uint8_t want_desc[] = {
+        0x0f, 4, 'a', 'a', 'c', 'd',
+        0x05, 14, 'a', 'p', 'a', 'd', 'z', 'a', 'a', 'c', 0, 0, 1, 2, 0x11, 0x90,
+        0x0a, 4, 'e', 'n', 'g', 0,
+    };
+    make_media(4, 0);
+    arena_t *a = arena_new();
+    pk_view_t *v = make_view(a);
+    const pk_vtrack_t *at = vtrack(v, PK_TRACK_AUDIO);
+    fake_t f = { 0, 0, 0 };
+    pk_ts_saes_t sa = { .nal = fake_nal, .frame = fake_frame, .ctx = &f };
+    tparse_t *p = malloc(sizeof *p);
+    tp_init(p);
+    uint32_t frame = 0;
+    for (uint32_t k = 0; k < v->frag_count; k++) {
+        size_t len, clear_len;
+        uint8_t *ts = saes_segment(at, &sa, NULL, NULL, k, &len);
+        free(segment(at, NULL, k, &clear_len));
+        CHECK(len == clear_len);
+        int first_pes = p->n;
+        tp_segment(p, ts, len);
+        free(ts);
+        CHECK(p->streams == 1 && p->es_type[0] == 0xcf && p->pcr_pid == PID_AUDIO);
+        CHECK(p->desc_len[0] == sizeof want_desc);
+        CHECK(memcmp(p->desc[0], want_desc, sizeof want_desc) == 0);
+        for (int e = first_pes; e < p->n; e++) {
+            const uint8_t *b = p->pes[e].payload, *be = b + p->pes[e].len;
+            while (b < be) {
+                unsigned fl = (unsigned)(b[3] & 3) << 11 | (unsigned)b[4] << 3 | b[5] >> 5;
+                const uint8_t *in = data + atr.s[frame].pos;
+                CHECK(fl == 7 + atr.s[frame].size && b[0] == 0xff);
+                for (size_t i = 0; i < atr.s[frame].size; i++)
+                    CHECK(b[7 + i] == (i < 16 ? in[i] : (uint8_t)(in[i] ^ 0xa5)));
+                b += fl;
+                frame++;
+            }
+        }
+    }
+    CHECK(frame == NA && f.frames == NA && f.nals == 0);
+    tp_free(p);
+
+    CHECK(pk_ts_saes_supported(at));
+    /* explicit SBR: zach */
+    static const uint8_t he[] = { 0x2b, 0x11, 0x88 };
+    atr.t.entry = he;
+    atr.t.dsi_size = sizeof he;
+    tp_init(p);
+    size_t len;
+    uint8_t *ts = saes_segment(at, &sa, NULL, NULL, 0, &len);
+    tp_segment(p, ts, len);
+    CHECK(p->desc_len[0] == 6 + 2 + 4 + 8 + 3 + 6);
+    CHECK(memcmp(p->desc[0] + 12, "zach\0\0\1\3\x2b\x11\x88", 11) == 0);
+    free(ts);
+    tp_free(p);
+    free(p);
+    arena_free(a);
+}
+
+/* HLS v3: both streams protected in one segment; CCs continuous per PID across segments;
+ * sizes counted == written. */
+static void test_saes_muxed(void **state)
+{
+    (void)state;
+    make_media(4, 0);
+    uint32_t *growth = fake_growth();
+    arena_t *a = arena_new();
+    pk_view_t *v = make_view(a);
+    pk_vtrack_t *vt = (pk_vtrack_t *)vtrack(v, PK_TRACK_VIDEO);
+    pk_vtrack_t *at = (pk_vtrack_t *)vtrack(v, PK_TRACK_AUDIO);
+    uint32_t *pk;
+    CHECK(pk_ts_packets(at, 0, a, &pk) == 0);
+    at->ts_packets_mux = pk;                /* audio keeps its size: these still hold */
+    fake_t f = { 0, 0, 0 };
+    pk_ts_saes_t sv = { .growth = growth, .nal = fake_nal, .ctx = &f };
+    pk_ts_saes_t sa = { .frame = fake_frame, .ctx = &f };
+    tparse_t *p = malloc(sizeof *p);
+    tp_init(p);
+    static uint8_t want[1 << 16];
+    uint32_t nv = 0;
+    for (uint32_t k = 0; k < v->frag_count; k++) {
+        size_t len;
+        uint8_t *ts = saes_segment(vt, &sv, at, &sa, k, &len);
+        int first_pes = p->n;
+        tp_segment(p, ts, len);
+        free(ts);
+        CHECK(p->streams == 2 && p->es_type[0] == 0xdb && p->es_type[1] == 0xcf);
+        CHECK(p->desc[1][0] == 0x0f && p->desc[1][6] == 0x05);
+        for (int e = first_pes; e < p->n; e++) {
+            if (p->pes[e].pid != PID_VIDEO)
+                continue;
+            size_t n = expect_video_as(nv++, 4, 0, 1, want);
+            CHECK(p->pes[e].len == n && memcmp(p->pes[e].payload, want, n) == 0);
+        }
+    }
+    CHECK(nv == NV && f.frames == NA);
+    tp_free(p);
+    free(p);
+    free(growth);
+    arena_free(a);
+}
+
+/* What SAMPLE-AES cannot carry is ENOTSUP, counted or written (logged); a transform's
+ * error comes back as it is. */
+static void test_saes_refused(void **state)
+{
+    (void)state;
+    fake_t f = { 0, 0, 0 };
+    pk_ts_saes_t sa = { .nal = fake_nal, .frame = fake_frame, .ctx = &f };
+    static uint8_t buf[1 << 18];
+    pk_log_set_sink(capture, NULL);
+
+    make_media(4, 0);
+    atr.t.fourcc = FOURCC('a','c','-','3');
+    atr.t.object_type = 0;
+    atr.t.dsi_size = 0;
+    arena_t *a = arena_new();
+    pk_view_t *v = make_view(a);
+    wr_t cw = wr_counter();
+    logbuf[0] = 0;
+    CHECK(!pk_ts_saes_supported(vtrack(v, PK_TRACK_AUDIO)));
+    CHECK(pk_ts_saes_supported(vtrack(v, PK_TRACK_VIDEO)));
+    CHECK(logbuf[0] == 0);                  /* asking logs nothing */
+    CHECK(pk_ts_segment_saes(vtrack(v, PK_TRACK_AUDIO), &sa, NULL, NULL, 0, a, &cw) ==
+          -ENOTSUP);
+    CHECK(strstr(logbuf, "SAMPLE-AES"));
+    arena_free(a);
+
+    make_media(4, 0);
+    static const uint8_t main_aot[] = { 0x09, 0x90 };    /* AOT 1 (AAC Main) */
+    atr.t.entry = main_aot;
+    a = arena_new();
+    v = make_view(a);
+    cw = wr_counter();
+    CHECK(!pk_ts_saes_supported(vtrack(v, PK_TRACK_AUDIO)));
+    CHECK(pk_ts_segment_saes(vtrack(v, PK_TRACK_AUDIO), &sa, NULL, NULL, 0, a, &cw) ==
+          -ENOTSUP);
+    wr_t w = wr_init(buf, sizeof buf);
+    CHECK(pk_ts_segment_saes(vtrack(v, PK_TRACK_VIDEO), &sa, vtrack(v, PK_TRACK_AUDIO), &sa,
+                             0, a, &w) == -ENOTSUP);
+    arena_free(a);
+
+    make_media(4, 0);
+    a = arena_new();
+    v = make_view(a);
+    f.fail = -EIO;
+    w = wr_init(buf, sizeof buf);
+    CHECK(pk_ts_segment_saes(vtrack(v, PK_TRACK_VIDEO), &sa, NULL, NULL, 1, a, &w) == -EIO);
+    w = wr_init(buf, sizeof buf);
+    CHECK(pk_ts_segment_saes(vtrack(v, PK_TRACK_AUDIO), &sa, NULL, NULL, 1, a, &w) == -EIO);
+    /* a growth that is not the transform's: the PES check catches it */
+    f.fail = 0;
+    uint32_t *g = calloc(NV, sizeof *g);
+    sa.growth = g;
+    w = wr_init(buf, sizeof buf);
+    CHECK(pk_ts_segment_saes(vtrack(v, PK_TRACK_VIDEO), &sa, NULL, NULL, 0, a, &w) ==
+          -EBADMSG);
+    CHECK(strstr(logbuf, "were counted"));
+    free(g);
+    arena_free(a);
+    pk_log_set_sink(NULL, NULL);
+}
+
 /* Every allocation failing in turn: -ENOMEM, nothing leaked (ASan). */
 static void test_enomem(void **state)
 {
@@ -916,6 +1260,10 @@ int main(void)
         cmocka_unit_test(test_adts_frame_too_long),
         cmocka_unit_test(test_adts_template),
         cmocka_unit_test(test_ac3),
+        cmocka_unit_test(test_saes_video),
+        cmocka_unit_test(test_saes_audio),
+        cmocka_unit_test(test_saes_muxed),
+        cmocka_unit_test(test_saes_refused),
         cmocka_unit_test(test_enomem),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
