@@ -6,8 +6,9 @@
  *              [--no-manifests] SRC ASSET.ism
  *
  * (--only=KIND|manifests: measure that alone, e.g. under a profiler; --keys=DIR: the
- * mount's keys= (CPIX documents), with allow_clear, so that the clear and the encrypted
- * segments of a protected asset are measured in the same run)
+ * mount's keys= (CPIX documents), with allow_clear and a key_uri, so that the clear and the
+ * encrypted segments of a protected asset are measured in the same run). The object cache
+ * is off: each pass generates (and encrypts) every segment, which is what is measured.
  *
  * Lists every virtual file of SRC/ASSET.ism through the view (fs_view_list, as
  * `ismfs ls` does: not timed), then for each kind of segment generates every
@@ -190,7 +191,9 @@ static int list(fs_ctx_t *ctx, const char *vpath, listing_t *l)
 
 int main(int argc, char **argv)
 {
-    fs_options_t opt = { .cache_size = 1ull << 30, .fragment_ms = 2000 };
+    /* no object cache: every pass generates every segment (what is measured) */
+    fs_options_t opt = { .cache_size = 1ull << 30, .fragment_ms = 2000, .no_objects = 1 };
+    static char key_uri[] = "https://keys.example/{kid}";
     int runs = 3, manifest_runs = 21, nargs = 0, status = 1, manifests = 1;
     const char *args[2] = { NULL, NULL }, *only = NULL;
 
@@ -204,7 +207,8 @@ int main(int argc, char **argv)
         else if (strncmp(argv[i], "--only=", 7) == 0)
             only = argv[i] + 7;
         else if (strncmp(argv[i], "--keys=", 7) == 0)
-            opt.keys_dir = argv[i] + 7, opt.allow_clear = 1;
+            opt.keys_dir = argv[i] + 7, opt.allow_clear = 1,
+            opt.key_uri = key_uri;      /* AES-128 names need one */
         else if (strcmp(argv[i], "--no-manifests") == 0)
             manifests = 0;
         else if (argv[i][0] != '-' && nargs < 2)

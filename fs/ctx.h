@@ -22,6 +22,8 @@ typedef struct {
     char *keys_dir;             /* keys= : absolute path of the CPIX directory, outside SRC,
                                  * or NULL (fs/keys.h); outlives the context */
     int allow_clear;            /* allow_clear : serve clear outputs of protected assets */
+    int no_objects;             /* generate every segment on every read: no object cache
+                                 * (bench/pack_bench measures generation with it) */
     char *playready_la_url;     /* playready_la_url= : LA_URL of built PlayReady headers, or
                                  * NULL; outlives the context */
     char *key_uri;              /* key_uri= : HLS AES-128 key URL template ({kid}: the KID as

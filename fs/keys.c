@@ -65,6 +65,21 @@ struct fs_key_cache {
     char *src_real;             /* SRC's real path (for canonical asset paths), or NULL */
     size_t src_real_len;
     atomic_bool canon_warned;
+    struct asset_memo *memo;    /* [MEMO_SLOTS]: what fs_keys_asset found per .ism, under lock */
+};
+
+/*
+ * fs_keys_asset's findings for one .ism (its real path, its CPIX path, whether a document
+ * is there, whether its sources are another protected asset's), kept for
+ * FS_ASSETS_RECHECK_NS like the asset cache's identities: a clear asset of a mount with
+ * keys= then costs no path resolution and no stat per request. Direct-mapped by a hash of
+ * the path; a collision only costs the work again.
+ */
+enum { MEMO_SLOTS = 512 };
+struct asset_memo {
+    char *ism, *canon, *path;   /* malloc'd; ism NULL: empty slot */
+    int clear;                  /* no document, and no source of a protected asset */
+    uint64_t at_ns;             /* when found (fs_now_ns) */
 };
 
 static void cfile_destroy(cfile_t *f)
@@ -145,6 +160,12 @@ void fs_keys_free(fs_ctx_t *ctx)
         next = f->next;
         cfile_destroy(f);
     }
+    for (uint32_t i = 0; c->memo && i < MEMO_SLOTS; i++) {
+        free(c->memo[i].ism);
+        free(c->memo[i].canon);
+        free(c->memo[i].path);
+    }
+    free(c->memo);
     pthread_mutex_destroy(&c->lock);
     pthread_mutex_destroy(&c->load_lock);
     free(c->src_real);
@@ -621,6 +642,7 @@ typedef struct sysmemo {
 struct fs_prot {
     cfile_t *file;              /* the asset's CPIX; NULL: protected as a source only */
     const char *ism;            /* canonical path, for log lines */
+    const char *path;           /* its CPIX document's path (there or not) */
     unsigned schemes;
     sysmemo_t *sys;
 };
@@ -658,19 +680,98 @@ static void log_no_uri(cfile_t *f, const cr_key_t *k)
     pthread_mutex_unlock(&f->lock);
 }
 
+static struct asset_memo *memo_slot(struct fs_key_cache *c, const char *ism)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (const char *s = ism; *s; s++)
+        h = (h ^ (uint8_t)*s) * 0x100000001b3ull;
+    return &c->memo[h % MEMO_SLOTS];
+}
+
+/* The memo of ism when fresh: 1 and copies in the request arena; 0 when there is none. */
+static int memo_get(fs_req_t *req, const char *ism, char **canon, char **path, int *clear)
+{
+    struct fs_key_cache *c = req->ctx->keys;
+    int found = 0;
+    if (!c->memo)
+        return 0;
+    uint64_t now = fs_now_ns();
+    pthread_mutex_lock(&c->lock);
+    struct asset_memo *m = memo_slot(c, ism);
+    if (m->ism && strcmp(m->ism, ism) == 0 && now - m->at_ns < FS_ASSETS_RECHECK_NS) {
+        *canon = arena_strdup(req->arena, m->canon);
+        *path = arena_strdup(req->arena, m->path);
+        *clear = m->clear;
+        found = *canon && *path;
+    }
+    pthread_mutex_unlock(&c->lock);
+    return found;
+}
+
+static void memo_put(fs_req_t *req, const char *ism, const char *canon, const char *path,
+                     int clear, uint64_t at)
+{
+    struct fs_key_cache *c = req->ctx->keys;
+    char *a = strdup(ism), *b = strdup(canon), *d = strdup(path);
+    pthread_mutex_lock(&c->lock);
+    if (!c->memo)
+        c->memo = calloc(MEMO_SLOTS, sizeof *c->memo);
+    if (c->memo && a && b && d) {
+        struct asset_memo *m = memo_slot(c, ism);
+        free(m->ism);
+        free(m->canon);
+        free(m->path);
+        *m = (struct asset_memo){ a, b, d, clear, at };
+        a = b = d = NULL;
+    }
+    pthread_mutex_unlock(&c->lock);
+    free(a);
+    free(b);
+    free(d);
+}
+
+static int asset_found(fs_req_t *req, const char *ism, const pk_view_t *v, char *c,
+                       char *path, fs_prot_t **out, int *clear);
+
 int fs_keys_asset(fs_req_t *req, const char *ism, const pk_view_t *v, fs_prot_t **out)
 {
-    fs_prot_t *p;
-    cfile_t *f;
-    char *c, *path;
-    int rc;
+    char *c = NULL, *path = NULL;
+    int clear, rc;
 
     *out = NULL;
     if (!req->ctx->opt.keys_dir)
         return 0;
-    if (!(c = canon_rel(req, ism)) || !(path = cpix_path(req, c)) ||
+    if (memo_get(req, ism, &c, &path, &clear)) {
+        if (clear)
+            return 0;
+    } else {
+        c = path = NULL;
+    }
+    uint64_t at = fs_now_ns();  /* before looking: a change meanwhile is seen next time */
+    if ((rc = asset_found(req, ism, v, c, path, out, &clear)) < 0)
+        return rc;
+    memo_put(req, ism, (*out)->ism, (*out)->path, clear, at);
+    if (clear)
+        *out = NULL;
+    return 0;
+}
+
+/* fs_keys_asset's work: *out is always set (to say what was found: canonical path and
+ * document path, given as c and path when the memo knows them), *clear when the asset is
+ * not protected. */
+static int asset_found(fs_req_t *req, const char *ism, const pk_view_t *v, char *c,
+                       char *path, fs_prot_t **out, int *clear)
+{
+    fs_prot_t *p;
+    cfile_t *f;
+    int rc;
+
+    *clear = 0;
+    if ((!c && !(c = canon_rel(req, ism))) || (!path && !(path = cpix_path(req, c))) ||
         !(p = arena_zalloc(req->arena, sizeof *p)))
         return -ENOMEM;
+    p->path = path;
+    *out = p;
     p->ism = c;
     if ((rc = cfile_get(req->ctx, path, &f)) < 0)
         return rc == -ENOMEM ? rc : -EIO;   /* unknown whether protected: nothing served */
@@ -710,11 +811,10 @@ int fs_keys_asset(fs_req_t *req, const char *ism, const pk_view_t *v, fs_prot_t 
             return -ENOMEM;
         if ((rc = protected_file(req, sc, (uint64_t)st.st_dev, (uint64_t)st.st_ino)) < 0)
             return rc;
-        if (rc) {
-            *out = p;
-            return 0;
-        }
+        if (rc)
+            return 0;           /* protected as a source only */
     }
+    *clear = 1;
     return 0;
 }
 
@@ -899,6 +999,24 @@ static int source_id(fs_req_t *req, const pk_source_t *src, ix_file_key_t *id)
     struct stat st;
     int fd = fs_source_fd(src);
     memset(id, 0, sizeof *id);
+    /* a source of the asset cache: its identity and real path, worked out once */
+    if (fs_source_stat(src, &st) == 0) {
+        const char *c = fs_source_canon(src, NULL);
+        if (!c) {
+            char *mine = canon(req, fd, src->name);
+            if (!mine)
+                return -ENOMEM;
+            c = fs_source_canon(src, mine);
+            if (!c)
+                c = mine;
+        }
+        id->dev = (uint64_t)st.st_dev;
+        id->ino = (uint64_t)st.st_ino;
+        id->size = (uint64_t)st.st_size;
+        id->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+        id->path = c;
+        return 0;
+    }
     if (fd >= 0 && fstat(fd, &st) == 0) {
         id->dev = (uint64_t)st.st_dev;
         id->ino = (uint64_t)st.st_ino;

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -12,6 +13,8 @@
 
 struct fd_source {
     int fd;
+    struct stat st;             /* at open: the identity this source is read as */
+    _Atomic(char *) canon;      /* fs_source_canon(): its real path below SRC, or NULL */
 };
 
 static int fd_read(void *ctx, void *buf, size_t len, uint64_t off)
@@ -34,7 +37,31 @@ static int fd_read(void *ctx, void *buf, size_t len, uint64_t off)
 
 static void close_fd(void *p)
 {
-    close(((struct fd_source *)p)->fd);
+    struct fd_source *s = p;
+    close(s->fd);
+    free(atomic_load(&s->canon));
+}
+
+int fs_source_stat(const pk_source_t *src, struct stat *st)
+{
+    if (src->read != fd_read)
+        return -ENOENT;
+    *st = ((const struct fd_source *)src->ctx)->st;
+    return 0;
+}
+
+const char *fs_source_canon(const pk_source_t *src, const char *canon)
+{
+    if (src->read != fd_read)
+        return NULL;
+    struct fd_source *s = src->ctx;
+    char *have = atomic_load(&s->canon), *mine;
+    if (have || !canon || !(mine = strdup(canon)))
+        return have;
+    if (atomic_compare_exchange_strong(&s->canon, &have, mine))
+        return mine;
+    free(mine);                 /* another thread was first: same path */
+    return have;
 }
 
 int fs_source_fd(const pk_source_t *src)
@@ -96,6 +123,8 @@ int fs_source_open(fs_req_t *req, const char *rel, pk_source_t *src, struct stat
     }
     if (fstat(fd, st) < 0)
         return -errno;
+    s->st = *st;
+    atomic_init(&s->canon, NULL);
     if (st->st_mtim.tv_sec > req->newest.tv_sec ||
         (st->st_mtim.tv_sec == req->newest.tv_sec && st->st_mtim.tv_nsec > req->newest.tv_nsec))
         req->newest = st->st_mtim;

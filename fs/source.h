@@ -21,6 +21,16 @@ int fs_source_open(fs_req_t *req, const char *rel, pk_source_t *src, struct stat
 /* The fd behind a source made by fs_source_open, or -1 for any other source. */
 int fs_source_fd(const pk_source_t *src);
 
+/* The stat of a source made by fs_source_open, taken when it was opened (its identity:
+ * the asset cache drops assets whose sources change). Returns 0, or -ENOENT for a source
+ * of another kind. */
+int fs_source_stat(const pk_source_t *src, struct stat *st);
+
+/* A string kept with a source made by fs_source_open for as long as it is open (fs/keys.c:
+ * its real path below SRC, worked out once): the one kept, else `canon` is kept (copied)
+ * and returned; NULL for another kind of source, or when none is kept and canon is NULL. */
+const char *fs_source_canon(const pk_source_t *src, const char *canon);
+
 /* Opens `rel` beneath dirfd the same way; returns the fd or a negative errno. */
 int fs_open_beneath(int dirfd, const char *rel, int flags);
 

@@ -464,7 +464,7 @@ static int asset_object(fs_req_t *req, const asset_t *as, const fs_path_t *p, in
     j.k = (uint32_t)rc;
     /* transformed segments (TS, encrypted): made once, then read from the object cache */
     const char *key = NULL;
-    if (what == FS_VIEW_CONTENT &&
+    if (what == FS_VIEW_CONTENT && !req->ctx->opt.no_objects &&
         (scheme || p->format == FS_FMT_HLS_V4 || p->format == FS_FMT_HLS_V3)) {
         if (!(key = obj_key(req, as, p, scheme)))
             return -ENOMEM;
