@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <lmdb.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -346,6 +347,30 @@ out:
     return rc;
 }
 
+/*
+ * A data file LMDB does not recognise (garbage, another program's, a newer format): moved
+ * aside as data.mdb.corrupt-TIME, with its lock file removed, so that a new cache is made
+ * in its place. Only a cache: nothing is lost but time. Returns 0 or a negative errno.
+ */
+static int move_aside(const char *dir)
+{
+    char from[PATH_MAX], to[PATH_MAX], lock[PATH_MAX];
+    if (snprintf(from, sizeof from, "%s/data.mdb", dir) >= (int)sizeof from ||
+        snprintf(to, sizeof to, "%s/data.mdb.corrupt-%lld", dir, (long long)time(NULL)) >=
+            (int)sizeof to ||
+        snprintf(lock, sizeof lock, "%s/lock.mdb", dir) >= (int)sizeof lock)
+        return -ENAMETOOLONG;
+    if (rename(from, to) < 0) {
+        PK_ERROR("%s: not a cache this program can read, and cannot be moved aside: %s", from,
+                 strerror(errno));
+        return -errno;
+    }
+    (void)unlink(lock);
+    PK_ERROR("%s: not a cache this program can read: moved aside as %s, a new cache is made",
+             from, to);
+    return 0;
+}
+
 int ix_open(const char *dir, uint64_t map_size, ix_t **out)
 {
     ix_t *ix = NULL;
@@ -362,10 +387,13 @@ int ix_open(const char *dir, uint64_t map_size, ix_t **out)
     pthread_cond_init(&ix->work, NULL);
     pthread_cond_init(&ix->idle, NULL);
     ix->tail = &ix->head;
-    if (access(dir, W_OK) == 0)
+    if (access(dir, W_OK) == 0) {
         rc = env_open(ix, dir, map_size, 0);
-    else
+        if (rc == -EBADMSG && move_aside(dir) == 0)
+            rc = env_open(ix, dir, map_size, 0);
+    } else {
         rc = -errno;
+    }
     /* A directory (or files) we may not write: read what is there, if anything. */
     if (rc == -EACCES || rc == -EROFS || rc == -EPERM) {
         if (data_file_exists(dir))

@@ -43,8 +43,10 @@ typedef struct {
 
 /*
  * Opens (creating it and `dir` when missing) the index in `dir`, allowed to
- * grow to `map_size` bytes. Returns 0, -ENOMEM, or a negative errno from the
- * file system or LMDB (mapped: MDB_INVALID/MDB_VERSION_MISMATCH -> -EBADMSG).
+ * grow to `map_size` bytes. A data file LMDB does not recognise (garbage, a foreign or
+ * newer file) in a writable `dir` is moved aside (data.mdb.corrupt-TIME, logged) and a
+ * new index made. Returns 0, -ENOMEM, or a negative errno from the file system or LMDB
+ * (mapped: MDB_INVALID/MDB_VERSION_MISMATCH -> -EBADMSG, when it could not be moved).
  */
 int ix_open(const char *dir, uint64_t map_size, ix_t **out);
 

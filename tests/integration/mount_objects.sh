@@ -9,7 +9,9 @@
 #   - a changed CPIX (new key) gives new keys: the encrypted segments are made again (no
 #     hit) and differ from the old ones;
 #   - cache_size of a few MB and far more than that read: the cache file stays bounded and
-#     every byte read is right (the least recently used objects were evicted).
+#     every byte read is right (the least recently used objects were evicted);
+#   - the cache file overwritten with garbage while unmounted: the next mount moves it aside
+#     (one log line), makes a new one and serves the right bytes.
 # shellcheck source=tests/lib/mount_lib.sh
 source "$(dirname "$0")/../lib/mount_lib.sh"
 need openssl
@@ -98,6 +100,21 @@ check "small cache: a sample of 12 segments has ismfs cat's bytes" test "$bad" =
 unmount "$MNT"
 fsize=$(stat -c %s "$TMP/small/data.mdb")
 check "small cache: data.mdb stays within cache_size ($fsize bytes)" test "$fsize" -le $((2 << 20))
+
+# garbage in place of the cache file while unmounted
+head -c 300000 /dev/urandom >"$TMP/cache/data.mdb"
+mount_fg "$SRC" "$MNT" "$OPTS" || exit 1
+for n in "${NAMES[@]:0:2}"; do
+    check "garbage cache: $n has ismfs cat's bytes" cmp -s <(catx "$SRC" "$n") "$MNT/$n"
+done
+unmount "$MNT"
+check "garbage cache: moved aside, logged once" \
+    test "$(grep -c 'not a cache this program can read: moved aside' "$MNT.log")" = 1
+check "garbage cache: the old bytes kept beside (data.mdb.corrupt-*)" \
+    bash -c "ls '$TMP/cache' | grep -q '^data.mdb.corrupt-'"
+objs=$("$ISMFS" cache stats --cache="$TMP/cache" | awk '/^object entries:/ { print $3 }')
+check "garbage cache: the new cache holds what was read (${objs:-none} objects)" \
+    test "${objs:-0}" -ge 2
 
 sanitizer_check
 exit $fail
