@@ -25,6 +25,8 @@
 # pipe, read in order, as a player would fetch them.
 # shellcheck source=tests/lib/mount_lib.sh
 source "$(dirname "$0")/../lib/mount_lib.sh"
+# shellcheck source=tests/lib/cpix_lib.sh
+source "$ROOT/tests/lib/cpix_lib.sh"
 need ffmpeg openssl
 
 SRC=$TMP/src KEYS=$TMP/keys MNT=$TMP/mnt
@@ -38,33 +40,11 @@ if ! { mv "$SRC/sep/ladder.ism" "$SRC/sep/sep.ism" && mv "$SRC/bad/ladder.ism" "
     bail "cannot lay out SRC"
 fi
 
-uuid() { python3 -c 'import uuid; print(uuid.uuid4())'; }
-b64() {    # b64 HEX: the bytes in base64
-    python3 -c 'import base64, sys; print(base64.b64encode(bytes.fromhex(sys.argv[1])).decode())' "$1"
-}
 KID=$(uuid) KEY=$(openssl rand -hex 16)
 KID_V=$(uuid) KEY_V=$(openssl rand -hex 16)
 KID_A=$(uuid) KEY_A=$(openssl rand -hex 16)
 OTHER=$(openssl rand -hex 16)
 
-# cpix BODY...: a CPIX 2.3 document around the given elements
-cpix() {
-    printf '<?xml version="1.0" encoding="UTF-8"?>\n'
-    printf '<cpix:CPIX xmlns:cpix="urn:dashif:org:cpix" '
-    printf 'xmlns:pskc="urn:ietf:params:xml:ns:keyprov:pskc" contentId="test" version="2.3">\n'
-    printf '%s\n' "$@"
-    printf '</cpix:CPIX>\n'
-}
-# key KID VALUE_BASE64: one ContentKey
-key() {
-    printf '<cpix:ContentKey kid="%s"><cpix:Data><pskc:Secret><pskc:PlainValue>%s' "$1" "$2"
-    printf '</pskc:PlainValue></pskc:Secret></cpix:Data></cpix:ContentKey>'
-}
-# rule KID FILTER: a ContentKeyUsageRule
-rule() {
-    printf '<cpix:ContentKeyUsageRule kid="%s"><cpix:%s/></cpix:ContentKeyUsageRule>' "$1" "$2"
-}
-WV=edef8ba9-79d6-4ace-a3c8-27dcd51d21ed PR=9a04f079-9840-4286-ab92-e65be0885f95
 cpix "<cpix:ContentKeyList>$(key "$KID" "$(b64 "$KEY")")</cpix:ContentKeyList>" \
      "<cpix:DRMSystemList><cpix:DRMSystem kid=\"$KID\" systemId=\"$WV\"/>" \
      "<cpix:DRMSystem kid=\"$KID\" systemId=\"$PR\"/></cpix:DRMSystemList>" \
@@ -93,21 +73,6 @@ A=$MNT/ladder/ladder.ism
 V='QualityLevels(852353)' AU='QualityLevels(130544)' VT=video AT=aac_eng_2_130544_1_1
 
 # errno PATH: the errno name of open(PATH) for reading, or OK
-errno() {
-    python3 - "$1" <<'EOF'
-import errno, os, sys
-try:
-    os.close(os.open(sys.argv[1], os.O_RDONLY))
-    print("OK")
-except OSError as e:
-    print(errno.errorcode[e.errno])
-EOF
-}
-expect() {    # expect WHAT ERRNO PATH
-    local got
-    got=$(errno "$3")
-    if [ "$got" = "$2" ]; then ok "$1: $2"; else not_ok "$1: $got, not $2 ($3)"; fi
-}
 
 # ---- (1) clear names are EACCES, encrypted ones exist with exact sizes ----------------
 for m in 'manifest' 'manifest(format=mpd-time-csf)' 'manifest(format=mpd-time-cmaf)' \

@@ -24,6 +24,8 @@
 #   - no key byte (raw, hex, base64) in any file of the mount.
 # shellcheck source=tests/lib/mount_lib.sh
 source "$(dirname "$0")/../lib/mount_lib.sh"
+# shellcheck source=tests/lib/cpix_lib.sh
+source "$ROOT/tests/lib/cpix_lib.sh"
 need ffmpeg openssl protoc xxd
 
 SRC=$TMP/src KEYS=$TMP/keys MNT=$TMP/mnt WWW=$TMP/www
@@ -60,8 +62,6 @@ for _ in $(seq 100); do [ -s "$TMP/port" ] && break; sleep 0.1; done
 PORT=$(cat "$TMP/port" 2>/dev/null) || bail "the key server did not start"
 URL=http://127.0.0.1:$PORT
 
-uuid() { python3 -c 'import uuid; print(uuid.uuid4())'; }
-b64() { python3 -c 'import base64, sys; print(base64.b64encode(bytes.fromhex(sys.argv[1])).decode())' "$1"; }
 text64() { printf '%s' "$1" | base64 -w0; }
 KID=$(uuid) KEY=$(openssl rand -hex 16)
 KID_V=$(uuid) KEY_V=$(openssl rand -hex 16)
@@ -74,30 +74,15 @@ done
 xxd -r -p <<<"$KEY_C" >"$WWW/ck/$KID_C.key"
 xxd -r -p <<<"$WRONG" >"$WWW/wrong/$KID"
 
-cpix() {
-    printf '<?xml version="1.0" encoding="UTF-8"?>\n'
-    printf '<cpix:CPIX xmlns:cpix="urn:dashif:org:cpix" '
-    printf 'xmlns:pskc="urn:ietf:params:xml:ns:keyprov:pskc" contentId="test" version="2.3">\n'
-    printf '%s\n' "$@"
-    printf '</cpix:CPIX>\n'
-}
-key() {
-    printf '<cpix:ContentKey kid="%s"><cpix:Data><pskc:Secret><pskc:PlainValue>%s' "$1" "$(b64 "$2")"
-    printf '</pskc:PlainValue></pskc:Secret></cpix:Data></cpix:ContentKey>'
-}
-rule() {
-    printf '<cpix:ContentKeyUsageRule kid="%s"><cpix:%s/></cpix:ContentKeyUsageRule>' "$1" "$2"
-}
-WV=edef8ba9-79d6-4ace-a3c8-27dcd51d21ed PR=9a04f079-9840-4286-ab92-e65be0885f95
 FP=94ce86fb-07ff-4f43-adb8-93d2fa968ca2 CK=e2719d58-a985-b3c9-781a-b030af78d30e
 # ladder: one key, Widevine, PlayReady, FairPlay (skd:// URI), ClearKey (no URI: key_uri=)
-cpix "<cpix:ContentKeyList>$(key "$KID" "$KEY")</cpix:ContentKeyList><cpix:DRMSystemList>" \
+cpix "<cpix:ContentKeyList>$(key_hex "$KID" "$KEY")</cpix:ContentKeyList><cpix:DRMSystemList>" \
      "<cpix:DRMSystem kid=\"$KID\" systemId=\"$WV\"/><cpix:DRMSystem kid=\"$KID\" systemId=\"$PR\"/>" \
      "<cpix:DRMSystem kid=\"$KID\" systemId=\"$FP\"><cpix:URIExtXKey>$(text64 "skd://$KID")" \
      "</cpix:URIExtXKey></cpix:DRMSystem><cpix:DRMSystem kid=\"$KID\" systemId=\"$CK\"/>" \
      "</cpix:DRMSystemList>" >"$KEYS/ladder/ladder.cpix.xml"
 # sep: a video key and an audio key, no DRM system (clear keys: identity lines, key_uri=)
-cpix "<cpix:ContentKeyList>$(key "$KID_V" "$KEY_V")$(key "$KID_A" "$KEY_A")</cpix:ContentKeyList>" \
+cpix "<cpix:ContentKeyList>$(key_hex "$KID_V" "$KEY_V")$(key_hex "$KID_A" "$KEY_A")</cpix:ContentKeyList>" \
      "<cpix:ContentKeyUsageRuleList>$(rule "$KID_V" VideoFilter)$(rule "$KID_A" AudioFilter)" \
      "</cpix:ContentKeyUsageRuleList>" >"$KEYS/sep/sep.cpix.xml"
 # ck: the key URI from the CPIX (ClearKey URIExtXKey), FairPlay lines given by the CPIX
@@ -105,7 +90,7 @@ CK_URI="$URL/ck/$KID_C.key"
 FP_FORMAT='KEYFORMAT="com.apple.streamingkeydelivery",KEYFORMATVERSIONS="1"'
 FP_MEDIA="#EXT-X-KEY:METHOD=SAMPLE-AES,URI=\"skd://given/$KID_C\",$FP_FORMAT"
 FP_MASTER="#EXT-X-SESSION-KEY:METHOD=SAMPLE-AES,URI=\"skd://given-master/$KID_C\",$FP_FORMAT"
-cpix "<cpix:ContentKeyList>$(key "$KID_C" "$KEY_C")</cpix:ContentKeyList><cpix:DRMSystemList>" \
+cpix "<cpix:ContentKeyList>$(key_hex "$KID_C" "$KEY_C")</cpix:ContentKeyList><cpix:DRMSystemList>" \
      "<cpix:DRMSystem kid=\"$KID_C\" systemId=\"$CK\"><cpix:URIExtXKey>$(text64 "$CK_URI")" \
      "</cpix:URIExtXKey></cpix:DRMSystem><cpix:DRMSystem kid=\"$KID_C\" systemId=\"$FP\">" \
      "<cpix:HLSSignalingData playlist=\"media\">$(text64 "$FP_MEDIA")</cpix:HLSSignalingData>" \
@@ -134,21 +119,6 @@ A=$MNT/ladder/ladder.ism S=$MNT/sep/sep.ism C=$MNT/ck/ck.ism
 V='QualityLevels(852353)' AU='QualityLevels(130544)' VT=video AT=aac_eng_2_130544_1_1
 VIDEO_QL=('QualityLevels(852353)' 'QualityLevels(423612)' 'QualityLevels(216131)')
 
-errno() {
-    python3 - "$1" <<'EOF'
-import errno, os, sys
-try:
-    os.close(os.open(sys.argv[1], os.O_RDONLY))
-    print("OK")
-except OSError as e:
-    print(errno.errorcode[e.errno])
-EOF
-}
-expect() {    # expect WHAT ERRNO PATH
-    local got
-    got=$(errno "$3")
-    if [ "$got" = "$2" ]; then ok "$1: $2"; else not_ok "$1: $got, not $2 ($3)"; fi
-}
 
 # ---- (1) names ---------------------------------------------------------------------------
 mans=$(cd "$A" && printf '%s\n' 'manifest(format=m3u8'* | sort)

@@ -29,6 +29,8 @@
 #   - no Smooth file of the mount holds the key (raw, hex, base64).
 # shellcheck source=tests/lib/mount_lib.sh
 source "$(dirname "$0")/../lib/mount_lib.sh"
+# shellcheck source=tests/lib/cpix_lib.sh
+source "$ROOT/tests/lib/cpix_lib.sh"
 need ffmpeg openssl xmllint
 
 SRC=$TMP/src KEYS=$TMP/keys MNT=$TMP/mnt
@@ -39,8 +41,6 @@ for d in ladder nopr hdr sep; do
     cp "$FIX/ladder/ladder.ism" "$SRC/$d/$d.ism" || bail "cp ladder.ism"
 done
 
-uuid() { python3 -c 'import uuid; print(uuid.uuid4())'; }
-b64() { python3 -c 'import base64, sys; print(base64.b64encode(bytes.fromhex(sys.argv[1])).decode())' "$1"; }
 KID=$(uuid) KEY=$(openssl rand -hex 16)
 KID2=$(uuid) KEY2=$(openssl rand -hex 16)
 KID3=$(uuid) KEY3=$(openssl rand -hex 16)
@@ -48,23 +48,10 @@ KID_V=$(uuid) KEY_V=$(openssl rand -hex 16)
 KID_A=$(uuid) KEY_A=$(openssl rand -hex 16)
 OTHER=$(openssl rand -hex 16)
 LA_URL='https://pr.example.test/rightsmanager.asmx?a=1&b=2'
-WV=edef8ba9-79d6-4ace-a3c8-27dcd51d21ed PR=9a04f079-9840-4286-ab92-e65be0885f95
 # what the hdr asset's CPIX gives as SmoothStreamingProtectionHeaderData (any base64 text: it
 # is written as given)
 HDR_TEXT=$(b64 "$(openssl rand -hex 60)")
 
-cpix() {
-    printf '<?xml version="1.0" encoding="UTF-8"?>\n'
-    printf '<cpix:CPIX xmlns:cpix="urn:dashif:org:cpix" '
-    printf 'xmlns:pskc="urn:ietf:params:xml:ns:keyprov:pskc" contentId="test" version="2.3">\n'
-    printf '%s\n' "$@"
-    printf '</cpix:CPIX>\n'
-}
-key() {
-    printf '<cpix:ContentKey kid="%s"><cpix:Data><pskc:Secret><pskc:PlainValue>%s' "$1" "$2"
-    printf '</pskc:PlainValue></pskc:Secret></cpix:Data></cpix:ContentKey>'
-}
-rule() { printf '<cpix:ContentKeyUsageRule kid="%s"><cpix:%s/></cpix:ContentKeyUsageRule>' "$1" "$2"; }
 cpix "<cpix:ContentKeyList>$(key "$KID" "$(b64 "$KEY")")</cpix:ContentKeyList>" \
      "<cpix:DRMSystemList><cpix:DRMSystem kid=\"$KID\" systemId=\"$WV\"/>" \
      "<cpix:DRMSystem kid=\"$KID\" systemId=\"$PR\"/></cpix:DRMSystemList>" \
@@ -85,21 +72,6 @@ mount_fg "$SRC" "$MNT" "cache=$TMP/cache,keys=$KEYS,playready_la_url=$LA_URL" ||
 A=$MNT/ladder/ladder.ism
 V='QualityLevels(852353)' AU='QualityLevels(130544)' VT=video AT=aac_eng_2_130544_1_1
 
-errno() {
-    python3 - "$1" <<'EOF'
-import errno, os, sys
-try:
-    os.close(os.open(sys.argv[1], os.O_RDONLY))
-    print("OK")
-except OSError as e:
-    print(errno.errorcode[e.errno])
-EOF
-}
-expect() {    # expect WHAT ERRNO PATH
-    local got
-    got=$(errno "$3")
-    if [ "$got" = "$2" ]; then ok "$1: $2"; else not_ok "$1: $got, not $2 ($3)"; fi
-}
 
 # ---- (1) names: clear EACCES, encrypted served, other schemes ENOENT ----------------------
 expect "clear Smooth manifest of a protected asset" EACCES "$A/manifest"
