@@ -174,14 +174,11 @@ static int build(fs_ctx_t *ctx, const char *ism, fs_asset_t **out)
     if (identify(ctx->src_fd, ism, &ism_after) < 0 || !same(&ism_after, &ism_id))
         a->stale = 1;
     a->newest = req.newest;
-    a->version = 0xcbf29ce484222325ull;             /* FNV-1a 64 over the identities */
+    a->version = FS_HASH_INIT;
     for (uint32_t i = 0; i < a->id_count; i++) {
         const struct fs_asset_id *d = &a->ids[i];
         uint64_t v[5] = { d->dev, d->ino, d->size, (uint64_t)d->mtime_ns, (uint64_t)d->absent };
-        for (const char *c = d->rel; *c; c++)
-            a->version = (a->version ^ (uint8_t)*c) * 0x100000001b3ull;
-        for (size_t b = 0; b < sizeof v; b++)
-            a->version = (a->version ^ ((const uint8_t *)v)[b]) * 0x100000001b3ull;
+        a->version = fs_hash(fs_hash(a->version, d->rel, strlen(d->rel)), v, sizeof v);
     }
     a->arena = req.arena;
     atomic_store(&a->checked_ns, fs_now_ns());

@@ -171,6 +171,13 @@ int fs_parse_fragment(const char *s, uint32_t *ms)
     return 0;
 }
 
+uint64_t fs_hash(uint64_t h, const void *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ ((const uint8_t *)p)[i]) * 0x100000001b3ull;
+    return h;
+}
+
 uint64_t fs_now_ns(void)
 {
     struct timespec ts;

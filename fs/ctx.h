@@ -98,4 +98,9 @@ int fs_parse_fragment(const char *s, uint32_t *ms);
 /* CLOCK_MONOTONIC in nanoseconds. */
 uint64_t fs_now_ns(void);
 
+/* FNV-1a 64 of p[0..n) continued from h (start with FS_HASH_INIT): the one hash fs/ uses
+ * for identities, versions and table slots (not for anything secret). */
+#define FS_HASH_INIT 0xcbf29ce484222325ull
+uint64_t fs_hash(uint64_t h, const void *p, size_t n);
+
 #endif

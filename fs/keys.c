@@ -658,10 +658,7 @@ uint64_t fs_keys_version(const fs_prot_t *p)
     if (!f)
         return 0;
     uint64_t v[4] = { f->dev, f->ino, f->size, (uint64_t)f->mtime_ns };
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < sizeof v; i++)
-        h = (h ^ ((const uint8_t *)v)[i]) * 0x100000001b3ull;
-    return h;
+    return fs_hash(FS_HASH_INIT, v, sizeof v);
 }
 
 static size_t cpix_key_uri(const cr_cpix_t *c, const cr_key_t *k, const char **uri);
@@ -682,10 +679,7 @@ static void log_no_uri(cfile_t *f, const cr_key_t *k)
 
 static struct asset_memo *memo_slot(struct fs_key_cache *c, const char *ism)
 {
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (const char *s = ism; *s; s++)
-        h = (h ^ (uint8_t)*s) * 0x100000001b3ull;
-    return &c->memo[h % MEMO_SLOTS];
+    return &c->memo[fs_hash(FS_HASH_INIT, ism, strlen(ism)) % MEMO_SLOTS];
 }
 
 /* The memo of ism when fresh: 1 and copies in the request arena; 0 when there is none. */
@@ -1029,13 +1023,6 @@ static int source_id(fs_req_t *req, const pk_source_t *src, ix_file_key_t *id)
 }
 
 /* FNV-1a 64 step over n bytes. */
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ ((const uint8_t *)p)[i]) * 0x100000001b3u;
-    return h;
-}
-
 static void put_be64(uint8_t *p, uint64_t v)
 {
     for (int i = 7; i >= 0; i--, v >>= 8)
@@ -1244,13 +1231,13 @@ int fs_keys_protect(fs_req_t *req, fs_prot_t *p, const pk_vtrack_t *vt, uint32_t
         if (ivs) {
             uint8_t in[16] = "ismfs iv", s[16];
             uint8_t be[8];
-            uint64_t h = fnv(0xcbf29ce484222325u, id.path, strlen(id.path) + 1);
+            uint64_t h = fs_hash(FS_HASH_INIT, id.path, strlen(id.path) + 1);
             put_be64(be, id.size);
-            h = fnv(h, be, 8);
+            h = fs_hash(h, be, 8);
             put_be64(be, (uint64_t)id.mtime_ns);
-            h = fnv(h, be, 8);
+            h = fs_hash(h, be, 8);
             put_be64(be, t->id);
-            h = fnv(h, be, 8);
+            h = fs_hash(h, be, 8);
             put_be64(in + 8, h);
             if ((rc = ecb(ctr, in, s)) < 0)
                 return rc;
@@ -1497,13 +1484,13 @@ static int track_hash(fs_req_t *req, const pk_vtrack_t *vt, uint64_t *h)
     int rc = source_id(req, vt->at->source, &id);
     if (rc < 0)
         return rc;
-    *h = fnv(*h, id.path, strlen(id.path) + 1);
+    *h = fs_hash(*h, id.path, strlen(id.path) + 1);
     put_be64(be, id.size);
-    *h = fnv(*h, be, 8);
+    *h = fs_hash(*h, be, 8);
     put_be64(be, (uint64_t)id.mtime_ns);
-    *h = fnv(*h, be, 8);
+    *h = fs_hash(*h, be, 8);
     put_be64(be, vt->t->id);
-    *h = fnv(*h, be, 8);
+    *h = fs_hash(*h, be, 8);
     return 0;
 }
 
@@ -1517,7 +1504,7 @@ static int segment_iv(void *ctx, const pk_vtrack_t *vt, const pk_vtrack_t *mux, 
 
     if (!g->vt || g->vt != vt || g->mux != mux) {
         const cr_key_t *key;
-        uint64_t h = fnv(0xcbf29ce484222325u, "ismfs aes-128", 14);
+        uint64_t h = fs_hash(FS_HASH_INIT, "ismfs aes-128", 14);
         if ((rc = aes128_key(g->p, vt, &key)) < 0 || (rc = track_hash(g->req, vt, &h)) < 0 ||
             (mux && (rc = track_hash(g->req, mux, &h)) < 0))
             return rc;
@@ -1531,7 +1518,7 @@ static int segment_iv(void *ctx, const pk_vtrack_t *vt, const pk_vtrack_t *mux, 
         g->h = h;
     }
     put_be64(be, vt->frags[k].duration);
-    put_be64(in, fnv(g->h, be, 8));
+    put_be64(in, fs_hash(g->h, be, 8));
     put_be64(in + 8, vt->frags[k].time);
     return ecb(g->ecb, in, iv);
 }

@@ -72,19 +72,15 @@ static int kernel_err(int rc)
  */
 static ino_t version_ino(const char *dir, const char *name, const fs_object_t *o)
 {
-    uint64_t h = 0xcbf29ce484222325ull;             /* FNV-1a 64 */
-    for (const char *s = dir; *s; s++)
-        h = (h ^ (uint8_t)*s) * 0x100000001b3ull;
+    uint64_t h = fs_hash(FS_HASH_INIT, dir, strlen(dir));
     if (name) {                 /* the same bytes as the path getattr gets: "dir/name" */
         if (*dir)
-            h = (h ^ '/') * 0x100000001b3ull;
-        for (const char *s = name; *s; s++)
-            h = (h ^ (uint8_t)*s) * 0x100000001b3ull;
+            h = fs_hash(h, "/", 1);
+        h = fs_hash(h, name, strlen(name));
     }
     if (!o->is_dir) {
         uint64_t v[3] = { (uint64_t)o->mtime.tv_sec, (uint64_t)o->mtime.tv_nsec, o->size };
-        for (size_t i = 0; i < sizeof v; i++)
-            h = (h ^ ((const uint8_t *)v)[i]) * 0x100000001b3ull;
+        h = fs_hash(h, v, sizeof v);
     }
     h ^= h >> 29;
     return (ino_t)(h > 1 ? h : h + 2);              /* 0: no entry to readdir; 1: root */
