@@ -27,6 +27,7 @@ int fs_req_begin(fs_ctx_t *ctx, fs_req_t *req)
     req->failed = NULL;
     req->keys = NULL;
     req->aux = NULL;
+    req->deps = 0;
     req->arena = arena_new();
     return req->arena ? 0 : -ENOMEM;
 }
@@ -77,6 +78,7 @@ static int find_build_id(struct dl_phdr_info *info, size_t size, void *data)
 int fs_ctx_open(fs_ctx_t *ctx, const char *src_root, const fs_options_t *opt)
 {
     memset(ctx, 0, sizeof *ctx);
+    fs_metrics_init(&ctx->metrics);
     ctx->opt = *opt;
     dl_iterate_phdr(find_build_id, ctx->build);
     if (!ctx->build[0])

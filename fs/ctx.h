@@ -12,6 +12,7 @@
 
 #include "../index/index.h"
 #include "../pack/arena.h"
+#include "metrics.h"
 
 typedef struct {
     char *cache_dir;            /* cache= : LMDB environment directory */
@@ -30,7 +31,7 @@ typedef struct {
                                  * UUID text), or NULL (fs/keys.h); outlives the context */
 } fs_options_t;
 
-typedef struct {
+typedef struct fs_ctx {
     int src_fd;                 /* O_PATH directory fd of SRC: every source is opened beneath it */
     char *src_root;             /* SRC as given, for log lines */
     ix_t *ix;                   /* NULL when the cache could not be opened: parse every time */
@@ -41,6 +42,7 @@ typedef struct {
     struct fs_asset_cache *assets;   /* built assets shared by requests (fs/assets.c) */
     struct fs_filter_cache *filters; /* parsed filter files (fs/filters.c) */
     struct fs_key_cache *keys;       /* parsed CPIX documents (fs/keys.c) */
+    fs_metrics_t metrics;            /* what MNT/.ismfs/metrics shows (fs/metrics.h) */
     char build[48];             /* this program's GNU build id (hex), else version and build
                                  * time: object cache keys carry it, so a new build never
                                  * serves bytes an older writer made */
@@ -61,6 +63,9 @@ typedef struct {
     const char *failed;         /* the last source fs_media_open could not open or parse */
     struct fs_keys_memo *keys;  /* protected sources per directory seen so far (fs/keys.c) */
     struct fs_aux_memo *aux;    /* per-track data derived from samples, so far (fs/keys.c) */
+    uint64_t deps;              /* fs_hash of the identities of the filter files consulted
+                                 * so far (fs/filters.c), 0 for none: object cache keys of
+                                 * filtered manifests carry it */
 } fs_req_t;
 
 /* Starts a request. Returns 0 or -ENOMEM. */

@@ -682,13 +682,16 @@ static const pk_filter_t *find(const ffile_t *f, const char *name)
     return f && !f->err ? bsearch(&key, f->filters, f->count, sizeof key, by_name) : NULL;
 }
 
-/* A file of this request: referenced until it ends; its mtime joins req->newest. */
+/* A file of this request: referenced until it ends; its mtime joins req->newest, its
+ * identity req->deps. */
 static int hold(fs_req_t *req, ffile_t *f)
 {
     if (arena_defer(req->arena, ffile_release, f) < 0) {
         ffile_release(f);
         return -ENOMEM;
     }
+    uint64_t id[4] = { f->dev, f->ino, f->size, (uint64_t)f->mtime_ns };
+    req->deps = fs_hash(req->deps ? req->deps : FS_HASH_INIT, id, sizeof id);
     if (f->mtime.tv_sec > req->newest.tv_sec ||
         (f->mtime.tv_sec == req->newest.tv_sec && f->mtime.tv_nsec > req->newest.tv_nsec))
         req->newest = f->mtime;

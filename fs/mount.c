@@ -7,6 +7,8 @@
 #include "mount.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
 #include <fuse.h>
 #include <fuse_lowlevel.h>
 #include <stddef.h>
@@ -34,10 +36,31 @@ typedef struct {
     gid_t gid;
 } mount_t;
 
-/* An open file: the object's plan, valid as long as its request. */
+/*
+ * A rendering of MNT/.ismfs/metrics or health. getattr and open must agree on the size
+ * (nginx sends st_size as Content-Length), so one rendering serves every getattr for a
+ * second and every open for two (the kernel keeps the size it got for its 1 s attribute
+ * timeout); an open file keeps its own rendering until it is released.
+ */
+typedef struct {
+    int refs;                   /* under snaps.lock */
+    char *text;
+    size_t len;
+    struct timespec made;       /* CLOCK_MONOTONIC */
+} snap_t;
+
+enum { IN_NONE, IN_DIR, IN_METRICS, IN_HEALTH, IN_COUNT };
+
+static struct {
+    pthread_mutex_t lock;
+    snap_t *cur[IN_COUNT];
+} snaps = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* An open file: the object's plan, valid as long as its request; or a rendering. */
 typedef struct {
     fs_req_t req;
     fs_object_t obj;
+    snap_t *snap;               /* .ismfs files: the rendering read (obj is unused) */
 } handle_t;
 
 static mount_t *state(void)
@@ -86,6 +109,109 @@ static ino_t version_ino(const char *dir, const char *name, const fs_object_t *o
     return (ino_t)(h > 1 ? h : h + 2);              /* 0: no entry to readdir; 1: root */
 }
 
+/*
+ * MNT/.ismfs holds the daemon's own files. It is not listed in the root (rsync of the
+ * catalog skips it unless asked for it by name) and shadows a real SRC/.ismfs.
+ */
+static int internal(const char *rel)
+{
+    if (strncmp(rel, ".ismfs", 6) != 0 || (rel[6] && rel[6] != '/'))
+        return IN_NONE;
+    if (!rel[6] || !rel[7])
+        return IN_DIR;
+    if (strcmp(rel + 7, "metrics") == 0)
+        return IN_METRICS;
+    if (strcmp(rel + 7, "health") == 0)
+        return IN_HEALTH;
+    return -ENOENT;
+}
+
+static void snap_put(snap_t *sn)
+{
+    if (!sn)
+        return;
+    pthread_mutex_lock(&snaps.lock);
+    int last = --sn->refs == 0;
+    pthread_mutex_unlock(&snaps.lock);
+    if (last) {
+        free(sn->text);
+        free(sn);
+    }
+}
+
+/* The rendering of file `which` not older than max_ms, made now if there is none; a
+ * reference the caller puts back with snap_put. Returns 0 or a negative errno. */
+static int snap_get(mount_t *m, int which, uint64_t max_ms, snap_t **out)
+{
+    pthread_mutex_lock(&snaps.lock);
+    snap_t *sn = snaps.cur[which];
+    if (sn && fs_metrics_since(sn->made) <= max_ms * 1000000) {
+        sn->refs++;
+        pthread_mutex_unlock(&snaps.lock);
+        *out = sn;
+        return 0;
+    }
+    pthread_mutex_unlock(&snaps.lock);
+    if (!(sn = calloc(1, sizeof *sn)))
+        return -ENOMEM;
+    int rc = which == IN_METRICS ? fs_metrics_render(&m->ctx, &sn->text, &sn->len)
+                                 : fs_metrics_health(&m->ctx, &sn->text, &sn->len);
+    if (rc < 0) {
+        free(sn);
+        return rc;
+    }
+    sn->made = fs_metrics_now();
+    sn->refs = 2;               /* the caller's and snaps.cur's */
+    pthread_mutex_lock(&snaps.lock);
+    snap_t *old = snaps.cur[which];
+    snaps.cur[which] = sn;
+    pthread_mutex_unlock(&snaps.lock);
+    snap_put(old);
+    *out = sn;
+    return 0;
+}
+
+static void snaps_free(void)
+{
+    for (int i = 0; i < IN_COUNT; i++) {
+        snap_put(snaps.cur[i]);
+        snaps.cur[i] = NULL;
+    }
+}
+
+/* The attributes of a .ismfs name (which > IN_NONE). */
+static int internal_stat(mount_t *m, int which, fs_object_t *o)
+{
+    memset(o, 0, sizeof *o);
+    o->kind = FS_MK_INTERNAL;
+    clock_gettime(CLOCK_REALTIME, &o->mtime);
+    if (which == IN_DIR) {
+        o->is_dir = 1;
+        o->kind = FS_MK_DIR;
+        return 0;
+    }
+    snap_t *sn;
+    int rc = snap_get(m, which, 1000, &sn);
+    if (rc < 0)
+        return rc;
+    o->size = sn->len;
+    snap_put(sn);
+    return 0;
+}
+
+/* One line per request under -d: what, the answer and how long it took. */
+static void log_request(const char *op, const char *path, int rc, uint64_t size,
+                        struct timespec t0)
+{
+    if (pk_log_level < PK_LOG_DEBUG)
+        return;
+    uint64_t us = fs_metrics_since(t0) / 1000;
+    if (rc < 0)
+        PK_DEBUG("%s %s: %s (%" PRIu64 " us)", op, path, strerror(-rc), us);
+    else
+        PK_DEBUG("%s %s: %" PRIu64 " bytes (%" PRIu64 " us)", op, path, size, us);
+}
+
 static void fill_stat(const mount_t *m, const fs_object_t *o, struct stat *st)
 {
     memset(st, 0, sizeof *st);
@@ -127,26 +253,44 @@ static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 static void op_destroy(void *data)
 {
     mount_t *m = data;
+    snaps_free();
     if (m->ready)
         fs_ctx_close(&m->ctx);
     m->ready = 0;
 }
 
+/* The errno a reader gets, counted. */
+static int answer(mount_t *m, int rc)
+{
+    rc = kernel_err(rc);
+    if (rc < 0)
+        fs_metrics_error(&m->ctx.metrics, rc);
+    return rc;
+}
+
 static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
 {
     mount_t *m = state();
+    struct timespec t0 = fs_metrics_now();
     fs_req_t req;
     fs_object_t o;
-    int rc;
+    int rc, in = internal(rel(path));
     (void)fi;
-    if ((rc = fs_req_begin(&m->ctx, &req)) < 0)
-        return rc;
-    if ((rc = fs_view_lookup(&req, rel(path), FS_VIEW_SIZE, &o)) == 0) {
+    atomic_fetch_add_explicit(&m->ctx.metrics.lookups, 1, memory_order_relaxed);
+    if (in != IN_NONE) {
+        rc = in < 0 ? in : internal_stat(m, in, &o);
+    } else {
+        if ((rc = fs_req_begin(&m->ctx, &req)) < 0)
+            return answer(m, rc);
+        rc = fs_view_lookup(&req, rel(path), FS_VIEW_SIZE, &o);
+        fs_req_end(&req);
+    }
+    if (rc == 0) {
         fill_stat(m, &o, st);
         st->st_ino = version_ino(rel(path), NULL, &o);
     }
-    fs_req_end(&req);
-    return kernel_err(rc);
+    log_request("getattr", path, kernel_err(rc), rc == 0 ? o.size : 0, t0);
+    return answer(m, rc);
 }
 
 typedef struct {
@@ -170,40 +314,84 @@ static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t
 {
     mount_t *m = state();
     list_t l = { m, rel(path), buf, filler };
+    struct timespec t0 = fs_metrics_now();
     fs_req_t req;
-    int rc;
+    fs_object_t o;
+    int rc, in = internal(rel(path));
     (void)off, (void)fi, (void)flags;
+    atomic_fetch_add_explicit(&m->ctx.metrics.listings, 1, memory_order_relaxed);
+    if (in != IN_NONE) {
+        if (in != IN_DIR)
+            return answer(m, in < 0 ? in : -ENOTDIR);
+        filler(buf, ".", NULL, 0, 0);
+        filler(buf, "..", NULL, 0, 0);
+        for (int i = IN_METRICS; i <= IN_HEALTH; i++)
+            if (internal_stat(m, i, &o) == 0)
+                add_entry(&l, i == IN_METRICS ? "metrics" : "health", &o);
+        return 0;
+    }
     if ((rc = fs_req_begin(&m->ctx, &req)) < 0)
-        return rc;
+        return answer(m, rc);
     filler(buf, ".", NULL, 0, 0);
     filler(buf, "..", NULL, 0, 0);
     rc = fs_view_list(&req, rel(path), add_entry, &l);
     fs_req_end(&req);
-    return kernel_err(rc);
+    log_request("readdir", path, kernel_err(rc), 0, t0);
+    return answer(m, rc);
+}
+
+/* Opens a .ismfs file: its rendering, read past the page cache (it changes). */
+static int open_internal(mount_t *m, int in, struct fuse_file_info *fi)
+{
+    if (in < 0 || in == IN_DIR)
+        return in < 0 ? in : -EISDIR;
+    handle_t *h = calloc(1, sizeof *h);
+    if (!h)
+        return -ENOMEM;
+    int rc = snap_get(m, in, 2000, &h->snap);
+    if (rc < 0) {
+        free(h);
+        return rc;
+    }
+    h->obj.size = h->snap->len;
+    fi->direct_io = 1;
+    fi->fh = (uint64_t)(uintptr_t)h;
+    return 0;
 }
 
 static int op_open(const char *path, struct fuse_file_info *fi)
 {
     mount_t *m = state();
-    int rc;
+    struct timespec t0 = fs_metrics_now();
+    int rc, in = internal(rel(path));
     if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & (O_TRUNC | O_CREAT)))
-        return -EROFS;
+        return answer(m, -EROFS);
+    if (in != IN_NONE) {
+        if ((rc = open_internal(m, in, fi)) == 0) {
+            fs_metrics_open(&m->ctx.metrics, FS_MK_INTERNAL, FS_MF_NONE, fs_metrics_since(t0));
+            atomic_fetch_add_explicit(&m->ctx.metrics.open_files, 1, memory_order_relaxed);
+        }
+        return answer(m, rc);
+    }
     handle_t *h = calloc(1, sizeof *h);
     if (!h)
-        return -ENOMEM;
+        return answer(m, -ENOMEM);
     if ((rc = fs_req_begin(&m->ctx, &h->req)) < 0) {
         free(h);
-        return rc;
+        return answer(m, rc);
     }
     rc = fs_view_lookup(&h->req, rel(path), FS_VIEW_CONTENT, &h->obj);
     if (rc == 0 && h->obj.is_dir)
         rc = -EISDIR;
+    log_request("open", path, kernel_err(rc), rc == 0 ? h->obj.size : 0, t0);
     if (rc < 0) {
         fs_req_end(&h->req);
         free(h);
-        return kernel_err(rc);
+        return answer(m, rc);
     }
     fs_req_unpin(&h->req);      /* an open file must not hold an LMDB reader slot */
+    fs_metrics_open(&m->ctx.metrics, h->obj.kind, h->obj.format, fs_metrics_since(t0));
+    atomic_fetch_add_explicit(&m->ctx.metrics.open_files, 1, memory_order_relaxed);
     fi->fh = (uint64_t)(uintptr_t)h;
     return 0;
 }
@@ -212,20 +400,39 @@ static int op_release(const char *path, struct fuse_file_info *fi)
 {
     handle_t *h = (handle_t *)(uintptr_t)fi->fh;
     (void)path;
-    fs_req_end(&h->req);
+    if (h->snap)
+        snap_put(h->snap);
+    else
+        fs_req_end(&h->req);
     free(h);
+    atomic_fetch_sub_explicit(&state()->ctx.metrics.open_files, 1, memory_order_relaxed);
     return 0;
+}
+
+/* Bytes [off, off + size) of a rendering into buf. */
+static size_t snap_read(const snap_t *sn, char *buf, size_t size, off_t off)
+{
+    if ((uint64_t)off >= sn->len)
+        return 0;
+    size_t n = sn->len - (size_t)off < size ? sn->len - (size_t)off : size;
+    memcpy(buf, sn->text + off, n);
+    return n;
 }
 
 static int op_read(const char *path, char *buf, size_t size, off_t off,
                    struct fuse_file_info *fi)
 {
     handle_t *h = (handle_t *)(uintptr_t)fi->fh;
+    mount_t *m = state();
     (void)path;
     if (off < 0)
         return -EINVAL;
-    ssize_t n = pk_plan_read(&h->obj.plan, (uint64_t)off, buf, size);
-    return n < 0 ? kernel_err((int)n) : (int)n;
+    ssize_t n = h->snap ? (ssize_t)snap_read(h->snap, buf, size, off)
+                        : pk_plan_read(&h->obj.plan, (uint64_t)off, buf, size);
+    if (n < 0)
+        return answer(m, (int)n);
+    atomic_fetch_add_explicit(&m->ctx.metrics.bytes, (uint64_t)n, memory_order_relaxed);
+    return (int)n;
 }
 
 /*
@@ -243,6 +450,17 @@ static int op_read_buf(const char *path, struct fuse_bufvec **bufp, size_t size,
 
     if (off < 0)
         return -EINVAL;
+    if (h->snap) {
+        struct fuse_bufvec *v = calloc(1, sizeof *v);
+        if (!v || !(v->buf[0].mem = malloc(size ? size : 1))) {
+            free(v);
+            return -ENOMEM;
+        }
+        v->count = 1;
+        v->buf[0].size = snap_read(h->snap, v->buf[0].mem, size, off);
+        *bufp = v;
+        return 0;
+    }
     end = want + size < p->size ? want + size : p->size;
     size_t n = 0;
     for (uint32_t i = 0; i < p->count; pos += p->pieces[i++].len)
@@ -284,6 +502,9 @@ static int op_read_buf(const char *path, struct fuse_bufvec **bufp, size_t size,
         v->buf[0].size = 0;
     }
     *bufp = v;
+    if (end > (uint64_t)off)
+        atomic_fetch_add_explicit(&state()->ctx.metrics.bytes, end - (uint64_t)off,
+                                  memory_order_relaxed);
     return 0;
 io:
     free(v->buf[v->count].mem);
@@ -291,7 +512,7 @@ io:
         if (!(v->buf[i].flags & FUSE_BUF_IS_FD))
             free(v->buf[i].mem);
     free(v);
-    return -EIO;
+    return answer(state(), -EIO);
 nomem:
     for (size_t i = 0; i < v->count; i++)
         if (!(v->buf[i].flags & FUSE_BUF_IS_FD))

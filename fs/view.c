@@ -364,6 +364,58 @@ static void obj_put(fs_req_t *req, const char *key, fs_object_t *out)
     (void)ix_obj_put(ix, key, buf, out->size);      /* a full cache only costs speed */
 }
 
+/*
+ * The object cache key of a manifest or playlist: the segment key's parts (obj_key), the
+ * options that reach manifest text (key_uri=, playready_la_url=), the filter files the
+ * request consulted (req->deps) and every part of the name that selects the text.
+ */
+static const char *man_key(fs_req_t *req, const asset_t *as, const fs_path_t *p, int64_t scheme)
+{
+    const fs_options_t *o = &req->ctx->opt;
+    uint64_t opts = FS_HASH_INIT;
+    if (o->key_uri)
+        opts = fs_hash(opts, o->key_uri, strlen(o->key_uri));
+    opts = fs_hash(opts, "|", 1);
+    if (o->playready_la_url)
+        opts = fs_hash(opts, o->playready_la_url, strlen(o->playready_la_url));
+    const char *s = arena_printf(req->arena, "man|%s|%s|%016" PRIx64 "|%016" PRIx64 "|%u|%016"
+                                 PRIx64 "|%016" PRIx64 "|%d|%d|%d|%" PRId64 "|%s|%u|%d|%s|%d|",
+                                 req->ctx->build, as->ism, as->version,
+                                 as->prot ? fs_keys_version(as->prot) : 0, o->fragment_ms, opts,
+                                 req->deps, (int)p->kind, (int)p->format, (int)p->encryption,
+                                 scheme, p->track, p->bitrate, p->keyframes, p->audiotrack,
+                                 p->audio_only_false);
+    for (uint32_t i = 0; s && i < p->filter_count; i++)
+        s = arena_printf(req->arena, "%s%s;", s, p->filters[i]);
+    return s;
+}
+
+/*
+ * A manifest or playlist: from the object cache when it was made before (a restarted
+ * mount serves it without regenerating), else rendered whole and kept, also for a
+ * getattr, so that the open which follows reads it from the cache.
+ */
+static int cached_render(fs_req_t *req, const asset_t *as, const fs_path_t *p, int64_t scheme,
+                         const job_t *j, int what, fs_object_t *out)
+{
+    const char *key = NULL;
+    if (req->ctx->ix && !req->ctx->opt.no_objects) {
+        if (!(key = man_key(req, as, p, scheme)))
+            return -ENOMEM;
+        if (obj_get(req, key, out) == 1) {
+            atomic_fetch_add_explicit(&req->ctx->metrics.obj_hits, 1, memory_order_relaxed);
+            return 0;
+        }
+        what = FS_VIEW_CONTENT;
+    }
+    int rc = render(req, j, what, out);
+    if (rc == 0 && key) {
+        obj_put(req, key, out);
+        atomic_fetch_add_explicit(&req->ctx->metrics.obj_made, 1, memory_order_relaxed);
+    }
+    return kernel_err(rc);
+}
+
 /* The object a parsed name of the grammar denotes in asset `as`. */
 static int asset_object(fs_req_t *req, const asset_t *as, const fs_path_t *p, int what,
                         fs_object_t *out)
@@ -413,7 +465,7 @@ static int asset_object(fs_req_t *req, const asset_t *as, const fs_path_t *p, in
                                 ? protect_hls(req, as, p, (uint32_t)scheme, NULL, &j)
                                 : protect_manifest(req, as, p, (uint32_t)scheme, &j)) < 0)
             return kernel_err(rc);
-        return kernel_err(render(req, &j, what, out));
+        return cached_render(req, as, p, scheme, &j, what, out);
     }
     if (p->kind == FS_REQ_QUALITY_DIR) {
         for (uint32_t i = 0; i < v->track_count; i++) {
@@ -443,7 +495,7 @@ static int asset_object(fs_req_t *req, const asset_t *as, const fs_path_t *p, in
         j.fmt = hls_format(p->format);
         if (scheme && (rc = protect_hls(req, as, p, (uint32_t)scheme, vt, &j)) < 0)
             return kernel_err(rc);
-        return kernel_err(render(req, &j, what, out));
+        return cached_render(req, as, p, scheme, &j, what, out);
     }
     /* FS_REQ_FRAGMENT */
     if (p->init) {
@@ -468,11 +520,15 @@ static int asset_object(fs_req_t *req, const asset_t *as, const fs_path_t *p, in
         (scheme || p->format == FS_FMT_HLS_V4 || p->format == FS_FMT_HLS_V3)) {
         if (!(key = obj_key(req, as, p, scheme)))
             return -ENOMEM;
-        if (obj_get(req, key, out) == 1)
+        if (obj_get(req, key, out) == 1) {
+            atomic_fetch_add_explicit(&req->ctx->metrics.obj_hits, 1, memory_order_relaxed);
             return 0;
+        }
     }
-    if ((rc = fragment_object(req, as, p, scheme, &j, what, out)) == 0 && key)
+    if ((rc = fragment_object(req, as, p, scheme, &j, what, out)) == 0 && key) {
         obj_put(req, key, out);
+        atomic_fetch_add_explicit(&req->ctx->metrics.obj_made, 1, memory_order_relaxed);
+    }
     return rc;
 }
 
@@ -620,14 +676,23 @@ int fs_view_lookup(fs_req_t *req, const char *vpath, int what, fs_object_t *out)
 
     memset(out, 0, sizeof *out);
     if ((rc = split_asset(req, vpath, &ism, &inner)) <= 0)
-        return rc < 0 ? rc : real_object(req, vpath, what, out);
-    if (!*inner)
-        return real_object(req, ism, what, out);
-    if (fs_path_parse(inner, &p) < 0)
+        rc = rc < 0 ? rc : real_object(req, vpath, what, out);
+    else if (!*inner)
+        rc = real_object(req, ism, what, out);
+    else if (fs_path_parse(inner, &p) < 0)
         return -ENOENT;
-    if ((rc = open_asset(req, ism, &as)) < 0)
-        return rc;
-    return asset_object(req, &as, &p, what, out);
+    else if ((rc = open_asset(req, ism, &as)) == 0 &&
+             (rc = asset_object(req, &as, &p, what, out)) == 0) {
+        out->format = (uint8_t)(FS_MF_NONE + 1 + p.format);
+        out->kind = p.kind == FS_REQ_MANIFEST ? FS_MK_MANIFEST
+                  : p.kind == FS_REQ_PLAYLIST ? FS_MK_PLAYLIST
+                  : p.kind == FS_REQ_QUALITY_DIR ? FS_MK_DIR
+                  : p.init ? FS_MK_INIT : FS_MK_SEGMENT;
+        return 0;
+    }
+    if (rc == 0)
+        out->kind = out->is_dir ? FS_MK_DIR : FS_MK_FILE;
+    return rc;
 }
 
 /* ---- listings ------------------------------------------------------------- */

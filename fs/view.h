@@ -20,6 +20,8 @@ typedef struct {
     uint64_t size;              /* bytes of a file (exact) */
     struct timespec mtime;      /* newest mtime of everything the object is made from */
     pk_plan_t plan;             /* how to read a file (with FS_VIEW_CONTENT) */
+    uint8_t kind;               /* what the name is, for metrics (fs_mkind_t) */
+    uint8_t format;             /* its format, for metrics (FS_MF_*) */
 } fs_object_t;
 
 enum {

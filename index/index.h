@@ -27,6 +27,19 @@ typedef struct {
     int64_t mtime_ns;
 } ix_file_key_t;
 
+/*
+ * Lifetime counters of the object cache. The index keeps them in a small record of its
+ * own (the "meta" DB), which the writer thread updates with the batched stamps (and
+ * ix_close / ix_flush), so they survive restarts; a hit never takes LMDB's write lock.
+ */
+typedef struct {
+    uint64_t hits, misses;      /* ix_obj_get answers */
+    uint64_t evicted;           /* entries (media, aux, object) evicted to make room */
+    uint64_t evicted_bytes;     /* their value bytes */
+    uint64_t stored;            /* objects written (ix_obj_put, once committed) */
+    uint64_t stored_bytes;      /* their bytes */
+} ix_counts_t;
+
 typedef struct {
     uint64_t media_entries;     /* blobs in the media index */
     uint64_t media_bytes;       /* their total size */
@@ -39,7 +52,19 @@ typedef struct {
     uint64_t evicted;           /* entries evicted since ix_open, this process */
     uint64_t map_size;          /* bytes LMDB may use */
     uint64_t file_bytes;        /* bytes the data file takes on disk now */
+    ix_counts_t life;           /* lifetime: the index's record plus what this process
+                                 * counted and has not written yet */
 } ix_stats_t;
+
+/* What ix_counters reads: no scan, for a metrics file read at any rate. */
+typedef struct {
+    ix_counts_t life;           /* lifetime (as ix_stats_t.life) */
+    ix_counts_t proc;           /* since ix_open, this process */
+    uint64_t entries;           /* values of every kind in the index now */
+    uint64_t object_entries;    /* generated objects in the index now */
+    uint64_t used_bytes;        /* pages in use (<= map_size) */
+    uint64_t map_size;          /* bytes LMDB may use */
+} ix_counters_t;
 
 /*
  * Opens (creating it and `dir` when missing) the index in `dir`, allowed to
@@ -97,8 +122,9 @@ int ix_aux_put(ix_t *ix, const ix_file_key_t *key, const char *tag, const void *
 #define IX_QUEUE_MAX (64u << 20)
 void ix_set_async(ix_t *ix, bool on);
 
-/* Waits until every queued put is committed. Returns 0, or the first error of the
- * puts committed since the previous ix_flush (then forgotten). */
+/* Waits until every queued put is committed, and the counters with them (when the writer
+ * runs). Returns 0, or the first error of the puts committed since the previous ix_flush
+ * (then forgotten). */
 int ix_flush(ix_t *ix);
 
 /*
@@ -115,10 +141,20 @@ int ix_flush(ix_t *ix);
 int ix_obj_get(ix_read_t *r, const char *key, const void **blob, size_t *len);
 int ix_obj_put(ix_t *ix, const char *key, const void *blob, size_t len);
 
-/* Counts what the index holds. Returns 0 or -EIO. */
+/* Counts what the index holds (walks every entry: for `ismfs cache stats`, not for a
+ * request path). Returns 0 or -EIO. */
 int ix_stats(ix_t *ix, ix_stats_t *st);
 
-/* Deletes every entry. Returns 0 or -EIO. */
+/*
+ * The live counters of this process and the lifetime ones, and entry counts and pages in
+ * use from LMDB's DB headers (one read snapshot, O(1), no write lock): cheap enough for
+ * every read of a metrics file. Thread-safe. Returns 0, -EAGAIN (every reader slot busy)
+ * or -EIO; *out is set only on success.
+ */
+int ix_counters(ix_t *ix, ix_counters_t *out);
+
+/* Deletes every entry (the lifetime counters stay: they count the cache's history, like
+ * Prometheus counters). Returns 0 or -EIO. */
 int ix_clear(ix_t *ix);
 
 #endif

@@ -770,6 +770,228 @@ static void test_eviction_map_full(void **state)
     ix_close(ix);
 }
 
+/* n gets of object `key` in one snapshot (hits or misses, as it is there or not). */
+static void get_n(ix_t *ix, const char *key, int n)
+{
+    ix_read_t *r;
+    const void *b;
+    size_t len;
+    assert_int_equal(ix_read_begin(ix, &r), 0);
+    for (int i = 0; i < n; i++)
+        (void)ix_obj_get(r, key, &b, &len);
+    ix_read_end(r);
+}
+
+/* The counters record as LMDB holds it (read with LMDB, not through index.c's reader). */
+static void record_of(ix_t *ix, uint64_t out[C_N])
+{
+    MDB_txn *txn;
+    MDB_val k = { 8, "counters" }, v;
+    memset(out, 0, C_N * sizeof *out);
+    assert_int_equal(mdb_txn_begin(ix->env, NULL, MDB_RDONLY, &txn), 0);
+    if (mdb_get(txn, ix->meta, &k, &v) == 0) {
+        const uint8_t *p = v.mv_data;
+        assert_int_equal(v.mv_size, 8 + 8 * C_N);
+        assert_int_equal(get_be32(p), 1);
+        for (int i = 0; i < C_N; i++)
+            for (int b = 0; b < 8; b++)
+                out[i] = out[i] << 8 | p[8 + 8 * i + b];
+    }
+    mdb_txn_abort(txn);
+}
+
+/* Hits, misses and objects stored survive a restart: a synchronous index writes them at
+ * ix_close, the next process adds its own; ix_counters and ix_stats agree, and the
+ * process counters start again from 0. ix_clear keeps them. */
+static void test_counters_persist(void **state)
+{
+    (void)state;
+    ix_t *ix = open_ix(tmpdir, MAP);
+    ix_counters_t c;
+    ix_stats_t st;
+    uint64_t rec[C_N];
+
+    assert_int_equal(ix_obj_put(ix, "a", "12345", 5), 0);
+    assert_int_equal(ix_obj_put(ix, "b", "123", 3), 0);
+    get_n(ix, "a", 3);
+    get_n(ix, "x", 1);
+    assert_int_equal(ix_counters(ix, &c), 0);
+    assert_int_equal(c.proc.hits, 3);
+    assert_int_equal(c.proc.misses, 1);
+    assert_int_equal(c.life.hits, 3);
+    assert_int_equal(c.life.stored, 2);
+    assert_int_equal(c.life.stored_bytes, 8);
+    assert_int_equal(c.object_entries, 2);
+    assert_int_equal(c.entries, 2);
+    assert_int_equal(c.map_size, MAP);
+    assert_true(c.used_bytes > 0);
+    record_of(ix, rec);
+    assert_int_equal(rec[C_HITS], 0);                   /* nothing written yet */
+    ix_close(ix);
+
+    ix = open_ix(tmpdir, MAP);
+    record_of(ix, rec);
+    assert_int_equal(rec[C_HITS], 3);
+    assert_int_equal(rec[C_MISSES], 1);
+    assert_int_equal(rec[C_STORED], 2);
+    assert_int_equal(rec[C_STORED_BYTES], 8);
+    assert_int_equal(ix_counters(ix, &c), 0);
+    assert_int_equal(c.proc.hits, 0);
+    assert_int_equal(c.life.hits, 3);
+    get_n(ix, "b", 2);
+    get_n(ix, "y", 4);
+    assert_int_equal(ix_stats(ix, &st), 0);
+    assert_int_equal(st.hits, 2);                       /* this process */
+    assert_int_equal(st.life.hits, 5);
+    assert_int_equal(st.life.misses, 5);
+    assert_int_equal(ix_clear(ix), 0);
+    ix_close(ix);
+
+    ix = open_ix(tmpdir, MAP);
+    assert_int_equal(ix_stats(ix, &st), 0);
+    assert_int_equal(st.object_entries, 0);
+    assert_int_equal(st.life.hits, 5);
+    assert_int_equal(st.life.misses, 5);
+    assert_int_equal(st.life.stored, 2);
+    ix_close(ix);
+}
+
+/* With the writer on, ix_flush puts the counters in the record (the daemon's path), and
+ * one process's record is added to, not overwritten, by the next. */
+static void test_counters_async(void **state)
+{
+    (void)state;
+    ix_t *ix = open_ix(tmpdir, MAP);
+    uint64_t rec[C_N];
+
+    ix_set_async(ix, true);
+    assert_int_equal(ix_obj_put(ix, "a", "1234", 4), 0);
+    assert_int_equal(ix_flush(ix), 0);
+    get_n(ix, "a", 7);
+    get_n(ix, "z", 2);
+    record_of(ix, rec);
+    assert_int_equal(rec[C_HITS], 0);                   /* counted, not yet written */
+    assert_int_equal(rec[C_STORED], 1);                 /* with its batch */
+    assert_int_equal(ix_flush(ix), 0);
+    record_of(ix, rec);
+    assert_int_equal(rec[C_HITS], 7);
+    assert_int_equal(rec[C_MISSES], 2);
+    assert_int_equal(rec[C_STORED_BYTES], 4);
+    get_n(ix, "a", 1);
+    ix_close(ix);                                       /* the last hit is written too */
+
+    ix = open_ix(tmpdir, MAP);
+    ix_set_async(ix, true);
+    get_n(ix, "a", 10);
+    assert_int_equal(ix_flush(ix), 0);
+    record_of(ix, rec);
+    assert_int_equal(rec[C_HITS], 18);
+    ix_close(ix);
+}
+
+/* A record an older program wrote with fewer counters: the missing ones read as 0 and
+ * the known ones are kept. */
+static void test_counters_short_record(void **state)
+{
+    (void)state;
+    ix_t *ix = open_ix(tmpdir, MAP);
+    MDB_txn *txn;
+    uint8_t rec[8 + 16] = { 0, 0, 0, 1, 0, 0, 0, 2 };
+    put_be64(rec + 8, 41);
+    put_be64(rec + 16, 9);
+    MDB_val k = { 8, "counters" }, v = { sizeof rec, rec };
+    assert_int_equal(mdb_txn_begin(ix->env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_put(txn, ix->meta, &k, &v, 0), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    ix_close(ix);
+    ix = open_ix(tmpdir, MAP);
+    ix_counters_t c;
+    assert_int_equal(ix_counters(ix, &c), 0);
+    assert_int_equal(c.life.hits, 41);
+    assert_int_equal(c.life.misses, 9);
+    assert_int_equal(c.life.evicted, 0);
+    get_n(ix, "q", 1);
+    ix_close(ix);
+    ix = open_ix(tmpdir, MAP);
+    assert_int_equal(ix_counters(ix, &c), 0);
+    assert_int_equal(c.life.misses, 10);
+    ix_close(ix);
+}
+
+/* Evictions (entries and bytes) are lifetime counters too. */
+static void test_counters_evictions(void **state)
+{
+    (void)state;
+    enum { MAPSZ = 1 << 20, VAL = 300 << 10 };
+    static uint8_t val[VAL];
+    ix_t *ix = open_ix(tmpdir, MAPSZ);
+    ix_counters_t c;
+    ix_set_async(ix, true);
+    for (int i = 0; i < 6; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "e%d", i);
+        assert_int_equal(ix_obj_put(ix, name, val, VAL), 0);
+        assert_int_equal(ix_flush(ix), 0);
+    }
+    assert_int_equal(ix_counters(ix, &c), 0);
+    assert_true(c.proc.evicted >= 3);
+    assert_true(c.proc.evicted_bytes >= c.proc.evicted * VAL);
+    assert_int_equal(c.life.evicted, c.proc.evicted);
+    assert_int_equal(c.life.stored, 6);
+    uint64_t rec[C_N];
+    record_of(ix, rec);
+    assert_int_equal(rec[C_EVICTED], c.proc.evicted);  /* ix_flush waited for them */
+    assert_int_equal(rec[C_EVICTED_BYTES], c.proc.evicted_bytes);
+    ix_close(ix);
+    ix = open_ix(tmpdir, MAPSZ);
+    ix_stats_t st;
+    assert_int_equal(ix_stats(ix, &st), 0);
+    assert_int_equal(st.evicted, 0);
+    assert_int_equal(st.life.evicted, c.proc.evicted);
+    assert_int_equal(st.life.evicted_bytes, c.proc.evicted_bytes);
+    ix_close(ix);
+}
+
+struct reader_arg {
+    ix_t *ix;
+    atomic_int done;
+};
+
+static void *hit_reader(void *p)
+{
+    struct reader_arg *a = p;
+    ix_counters_t c;
+    get_n(a->ix, "h", 100);
+    if (ix_counters(a->ix, &c) == 0 && c.proc.hits == 100)
+        atomic_store(&a->done, 1);
+    else
+        atomic_store(&a->done, -1);
+    return NULL;
+}
+
+/* Hits and ix_counters never wait for LMDB's write lock: another writer holds it the
+ * whole time the reader thread runs. */
+static void test_hits_without_write_lock(void **state)
+{
+    (void)state;
+    ix_t *ix = open_ix(tmpdir, MAP);
+    MDB_txn *w;
+    pthread_t t;
+    struct reader_arg a = { .ix = ix };
+    atomic_init(&a.done, 0);
+    assert_int_equal(ix_obj_put(ix, "h", "v", 1), 0);
+    ix_set_async(ix, true);
+    assert_int_equal(mdb_txn_begin(ix->env, NULL, 0, &w), 0);    /* takes the write lock */
+    assert_int_equal(pthread_create(&t, NULL, hit_reader, &a), 0);
+    for (int i = 0; i < 500 && !atomic_load(&a.done); i++)
+        nanosleep(&(struct timespec){ 0, 10 * 1000 * 1000 }, NULL);
+    int done = atomic_load(&a.done);
+    mdb_txn_abort(w);
+    pthread_join(t, NULL);
+    assert_int_equal(done, 1);
+    ix_close(ix);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -793,6 +1015,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_objects, setup, teardown),
         cmocka_unit_test_setup_teardown(test_eviction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_eviction_map_full, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_counters_persist, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_counters_async, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_counters_short_record, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_counters_evictions, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hits_without_write_lock, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
