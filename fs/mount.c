@@ -601,6 +601,7 @@ struct mount_cli {
     char *src;
     char *cache, *cache_size, *fragment, *account_filters, *keys, *playready_la_url;
     char *key_uri;
+    char *log;
     int allow_clear;
 };
 
@@ -613,6 +614,7 @@ static const struct fuse_opt cli_opts[] = {
     CLI_OPT("keys=%s", keys),
     CLI_OPT("playready_la_url=%s", playready_la_url),
     CLI_OPT("key_uri=%s", key_uri),
+    CLI_OPT("log=%s", log),
     CLI_OPT("allow_clear", allow_clear),
     FUSE_OPT_END
 };
@@ -655,6 +657,8 @@ static void mount_usage(void)
            "    playready_la_url=URL  LA_URL of the PlayReady headers ismfs builds\n"
            "    key_uri=TEMPLATE   HLS AES-128 key URL ({kid}: the KID as a UUID), for keys\n"
            "                       whose CPIX names no URI\n"
+           "    log=WHERE          stderr, syslog, or a file appended to (SIGHUP reopens it);\n"
+           "                       default: stderr with -f, else syslog\n"
            "\n");
 }
 
@@ -740,6 +744,15 @@ int fs_mount_main(int argc, char **argv)
     m.gid = getgid();
     if (co.debug)
         pk_log_level = PK_LOG_DEBUG;
+    /* before daemonizing: a file that cannot be opened is said on the terminal */
+    if (cli.log) {
+        int rc = fs_log_open(cli.log);
+        if (rc < 0) {
+            fprintf(stderr, "ismfs: log=%s: %s\n", cli.log, strerror(-rc));
+            status = 2;
+            goto out;
+        }
+    }
     if (!(f = fuse_new(&args, &ops, sizeof ops, &m)))
         goto out;
     if (fuse_mount(f, co.mountpoint) < 0)
@@ -748,7 +761,7 @@ int fs_mount_main(int argc, char **argv)
         fuse_unmount(f);
         goto out;
     }
-    if (!co.foreground) {
+    if (!co.foreground && !cli.log) {
         openlog("ismfs", LOG_PID, LOG_DAEMON);
         pk_log_set_sink(syslog_sink, NULL);
     }
@@ -783,6 +796,7 @@ out:
     free(cli.keys);
     free(cli.playready_la_url);
     free(cli.key_uri);
+    free(cli.log);
     free(m.opt.account_filters);
     free(m.opt.keys_dir);
     free(m.opt.cache_dir);

@@ -3,7 +3,7 @@
 #   - .ismfs is not listed in the root (rsync of the catalog skips it) but can be entered;
 #   - health says ok; metrics is valid Prometheus text (tests/lib/prom_check.py, written from
 #     the format's description, and promtool from Debian's prometheus package when it can be
-#     had: PATH, or the .deb fetched with apt-get download, never installed as a service);
+#     had: PATH, or the .deb fetched with apt-get download into build/tools, never installed as a service);
 #   - the counters move as a scripted series of reads says: opens by kind and format, bytes,
 #     errors by errno, generated objects, the latency histogram;
 #   - a remount over the same cache serves the manifest and a TS segment without parsing a
@@ -19,12 +19,12 @@ SRC=$FIX MNT=$TMP/mnt CACHE=$TMP/cache
 A=ladder/ladder.ism
 DASH="$A/manifest(format=mpd-time-csf)"
 
-# promtool: PATH, or extracted once from Debian's package into the test media cache
+# promtool: PATH, or extracted once from Debian's package into build/tools (git-ignored)
 PROMTOOL=$(command -v promtool || true)
 if [ -z "$PROMTOOL" ]; then
-    pt=$ROOT/tests/media/promtool
+    pt=$ROOT/build/tools/promtool
     if [ ! -x "$pt" ] && command -v apt-get >/dev/null; then
-        mkdir -p "$TMP/deb" "$ROOT/tests/media"
+        mkdir -p "$TMP/deb" "$ROOT/build/tools"
         (cd "$TMP/deb" && timeout 120 apt-get download prometheus >/dev/null 2>&1) &&
             dpkg-deb --fsys-tarfile "$TMP"/deb/prometheus_*.deb 2>/dev/null |
             tar -xO ./usr/bin/promtool >"$pt.tmp" 2>/dev/null && chmod +x "$pt.tmp" &&
@@ -111,6 +111,28 @@ expect "after a remount: served from the object cache" "$(val restart 'ismfs_obj
 expect "after a remount: nothing generated" "$(val restart 'ismfs_objects_total{result="generated"}')" eq 0
 expect "after a remount: no media parsed" "$(val restart 'ismfs_media_total{result="parsed"}')" eq 0
 expect "lifetime cache hits persist" "$(val restart 'ismfs_cache_lookups_total{result="hit"}')" ge 2
+
+# ---- -d with log=FILE: one line per request, with its latency ----------------------------------
+unmount "$MNT"
+mkdir -p "$MNT"
+timeout -k 5 60 "$ISMFS" "$SRC" "$MNT" -d -o "cache=$CACHE,log=$TMP/requests.log" 2>/dev/null &
+MPID[$MNT]=$!
+wait_mounted "$MNT" 20 || bail "ismfs -d -o log=FILE did not mount"
+cat "$MNT/$DASH" >/dev/null
+cat "$MNT/$A/nope" 2>/dev/null
+size=$(stat -c %s "$TMP/dash.want")
+grep -qE "open /$(sed 's/[()]/\\&/g' <<<"$DASH"): $size bytes \([0-9]+ us\)" "$TMP/requests.log" &&
+    ok "log=FILE under -d: the open of the manifest, its size and latency" ||
+    not_ok "log=FILE under -d: no open line for $DASH: $(head -c 300 "$TMP/requests.log")"
+grep -qE "getattr /$A/nope: No such file or directory \([0-9]+ us\)" "$TMP/requests.log" &&
+    ok "log=FILE under -d: a failed lookup with its errno" ||
+    not_ok "log=FILE under -d: no line for the failed lookup"
+mkdir -p "$TMP/mnt2"
+out=$("$ISMFS" "$SRC" "$TMP/mnt2" -o "log=$TMP/no/such/dir/x.log" 2>&1); rc=$?
+[ "$rc" = 2 ] && [[ "$out" == *"log="*"No such file or directory"* ]] &&
+    ok "log= in a missing directory: exit 2 and a clear message" ||
+    not_ok "log= in a missing directory: exit $rc: $out"
+is_mounted "$TMP/mnt2" && fusermount3 -u "$TMP/mnt2"
 
 # ---- through nginx (examples/nginx.conf) ---------------------------------------------------------
 if [ -x "$NGINX" ]; then
