@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,6 +179,45 @@ uint64_t fs_hash(uint64_t h, const void *p, size_t n)
     for (size_t i = 0; i < n; i++)
         h = (h ^ ((const uint8_t *)p)[i]) * 0x100000001b3ull;
     return h;
+}
+
+static void on_sighup(int sig)
+{
+    int saved = errno;
+    (void)sig;
+    (void)pk_log_reopen();      /* async-signal-safe: open, dup2, close */
+    errno = saved;
+}
+
+int fs_log_open(const char *spec)
+{
+    char *abs = NULL;
+    int rc;
+
+    if (!spec || !*spec)
+        return -EINVAL;
+    if (strcmp(spec, "stderr") == 0) {
+        pk_log_set_sink(NULL, NULL);
+        return 0;
+    }
+    if (strcmp(spec, "syslog") == 0) {
+        pk_log_to_syslog();
+        return 0;
+    }
+    if (spec[0] != '/') {
+        char *cwd = getcwd(NULL, 0);
+        rc = cwd && asprintf(&abs, "%s/%s", cwd, spec) >= 0 ? 0 : -ENOMEM;
+        free(cwd);
+        if (rc < 0)
+            return rc;
+    }
+    if ((rc = pk_log_to_file(abs ? abs : spec)) == 0) {
+        struct sigaction sa = { .sa_handler = on_sighup, .sa_flags = SA_RESTART };
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGHUP, &sa, NULL);
+    }
+    free(abs);
+    return rc;
 }
 
 uint64_t fs_now_ns(void)

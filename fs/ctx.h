@@ -108,4 +108,14 @@ uint64_t fs_now_ns(void);
 #define FS_HASH_INIT 0xcbf29ce484222325ull
 uint64_t fs_hash(uint64_t h, const void *p, size_t n);
 
+/*
+ * The log= option: "stderr" (the default sink), "syslog" (facility daemon, ident ismfs),
+ * or a file path, appended to (a relative path is taken from the current directory now:
+ * the daemon later changes to /). With a file, SIGHUP reopens it by name (logrotate);
+ * install this before fuse_set_signal_handlers, which then leaves SIGHUP alone. Call
+ * before threads start (and before fuse_daemonize, so that errors reach the terminal).
+ * Returns 0, -EINVAL (empty spec), or a negative errno from opening the file.
+ */
+int fs_log_open(const char *spec);
+
 #endif

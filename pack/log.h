@@ -1,6 +1,7 @@
 /*
  * Logging for pack/ and crypt/ (and fs/, index/). One line per event, written to a
- * sink that the program picks (stderr by default, a buffer in tests).
+ * sink that the program picks (stderr by default, a file or syslog for the daemon, a
+ * buffer in tests). The sinks are the one I/O pack/ does.
  *
  * Log once, where the problem is found, with the values that explain it; callers
  * pass the error code up silently.
@@ -19,6 +20,26 @@ typedef void (*pk_log_sink_fn)(int level, const char *func, const char *msg, voi
 
 /* Replaces the sink (NULL restores stderr). Set before threads start. */
 void pk_log_set_sink(pk_log_sink_fn fn, void *ctx);
+
+/*
+ * The file sink: lines "2026-01-02T03:04:05.678Z ismfs[PID]: LEVEL: message" appended to
+ * `path` (created 0640), one write() per line (nothing buffered: a crash loses no line).
+ * Calling it again switches to another file. Set before threads start. Returns 0,
+ * -ENAMETOOLONG (empty or longer than PATH_MAX) or the negative errno of open().
+ */
+int pk_log_to_file(const char *path);
+
+/*
+ * Reopens the file of pk_log_to_file by its path (after logrotate moved it away), in place:
+ * a line being written goes to the old file or the new one. Async-signal-safe: meant
+ * for a SIGHUP handler. Returns 0 (also without a file sink) or a negative errno (the
+ * old file stays in use).
+ */
+int pk_log_reopen(void);
+
+/* The syslog sink: openlog("ismfs", LOG_PID, LOG_DAEMON), levels as LOG_ERR, LOG_WARNING,
+ * LOG_INFO, LOG_DEBUG. Set before threads start. */
+void pk_log_to_syslog(void);
 
 void pk_log(int level, const char *func, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
