@@ -143,8 +143,8 @@ static int build(fs_ctx_t *ctx, const char *ism, fs_asset_t **out)
         (rc = pk_view_build(as, ctx->opt.fragment_ms, req.arena, &a->view)) < 0) {
         if (rc == -ENOENT && !req.failed)
             PK_ERROR("%s: no video or audio track to serve", ism);
-        if (rc == -ENOMEM)
-            goto fail;
+        if (rc == -ENOMEM || rc == -EIO)
+            goto fail;          /* a failed read (fs/source.c logged it) may pass: not kept */
         a->err = -EIO;          /* logged where it was found; remembered below */
         a->view = NULL;
     } else {

@@ -88,7 +88,9 @@ int fs_media_open(fs_req_t *req, const char *rel, const pk_media_t **out,
         return -ENOMEM;
     req->failed = arena_strdup(req->arena, rel);    /* until it succeeds */
     if ((rc = fs_source_open(req, rel, src, &st)) < 0) {
-        if (rc != -ENOENT)
+        if (rc == -EXDEV)       /* openat2 RESOLVE_BENEATH: strerror would say "cross-device" */
+            PK_ERROR("%s: a symlink or \"..\" leads out of SRC: not read", rel);
+        else if (rc != -ENOENT)
             PK_ERROR("%s: %s", rel, strerror(-rc));
         return rc;
     }

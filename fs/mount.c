@@ -57,11 +57,57 @@ static struct {
 } snaps = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 /* An open file: the object's plan, valid as long as its request; or a rendering. */
-typedef struct {
+typedef struct handle {
     fs_req_t req;
     fs_object_t obj;
     snap_t *snap;               /* .ismfs files: the rendering read (obj is unused) */
+    struct handle *prev, *next; /* in `open_handles`, under its lock */
 } handle_t;
+
+/*
+ * Every open file. A file a reader still holds at unmount (nginx keeps thousands open)
+ * gets no release: op_destroy frees what is left here.
+ */
+static struct {
+    pthread_mutex_t lock;
+    handle_t *head;
+} open_handles = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static void handle_link(handle_t *h)
+{
+    pthread_mutex_lock(&open_handles.lock);
+    h->prev = NULL;
+    h->next = open_handles.head;
+    if (h->next)
+        h->next->prev = h;
+    open_handles.head = h;
+    pthread_mutex_unlock(&open_handles.lock);
+}
+
+static void snap_put(snap_t *sn);
+
+static void handle_free(handle_t *h)
+{
+    if (h->snap)
+        snap_put(h->snap);
+    else
+        fs_req_end(&h->req);
+    free(h);
+}
+
+/* Unlinks h (when linked) and frees it. */
+static void handle_close(handle_t *h)
+{
+    pthread_mutex_lock(&open_handles.lock);
+    if (h->prev)
+        h->prev->next = h->next;
+    else if (open_handles.head == h)
+        open_handles.head = h->next;
+    if (h->next)
+        h->next->prev = h->prev;
+    pthread_mutex_unlock(&open_handles.lock);
+    handle_free(h);
+}
 
 static mount_t *state(void)
 {
@@ -253,6 +299,11 @@ static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
 static void op_destroy(void *data)
 {
     mount_t *m = data;
+    for (handle_t *h = open_handles.head, *next; h; h = next) {
+        next = h->next;
+        handle_free(h);
+    }
+    open_handles.head = NULL;
     snaps_free();
     if (m->ready)
         fs_ctx_close(&m->ctx);
@@ -355,6 +406,7 @@ static int open_internal(mount_t *m, int in, struct fuse_file_info *fi)
     }
     h->obj.size = h->snap->len;
     fi->direct_io = 1;
+    handle_link(h);
     fi->fh = (uint64_t)(uintptr_t)h;
     return 0;
 }
@@ -392,6 +444,7 @@ static int op_open(const char *path, struct fuse_file_info *fi)
     fs_req_unpin(&h->req);      /* an open file must not hold an LMDB reader slot */
     fs_metrics_open(&m->ctx.metrics, h->obj.kind, h->obj.format, fs_metrics_since(t0));
     atomic_fetch_add_explicit(&m->ctx.metrics.open_files, 1, memory_order_relaxed);
+    handle_link(h);
     fi->fh = (uint64_t)(uintptr_t)h;
     return 0;
 }
@@ -400,11 +453,7 @@ static int op_release(const char *path, struct fuse_file_info *fi)
 {
     handle_t *h = (handle_t *)(uintptr_t)fi->fh;
     (void)path;
-    if (h->snap)
-        snap_put(h->snap);
-    else
-        fs_req_end(&h->req);
-    free(h);
+    handle_close(h);
     atomic_fetch_sub_explicit(&state()->ctx.metrics.open_files, 1, memory_order_relaxed);
     return 0;
 }
@@ -478,6 +527,10 @@ static int op_read_buf(const char *path, struct fuse_bufvec **bufp, size_t size,
         uint64_t in = want - pos, len = pc->len - in < end - want ? pc->len - in : end - want;
         struct fuse_buf *b = &v->buf[v->count];
         int fd = pc->data ? -1 : fs_source_fd(pc->src);
+        /* the kernel takes a short splice for the end of the file: a source truncated
+         * or rewritten in place since the open must be an error before it is spliced */
+        if (fd >= 0 && fs_source_check(pc->src) < 0)
+            goto io;
         if (fd >= 0) {
             b->flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK | FUSE_BUF_FD_RETRY;
             b->fd = fd;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../pack/log.h"
@@ -14,9 +15,56 @@
 struct fd_source {
     int fd;
     struct stat st;             /* at open: the identity this source is read as */
+    const char *name;           /* its path below SRC (the request's arena), for the log */
     _Atomic(char *) canon;      /* fs_source_canon(): its real path below SRC, or NULL */
 };
 
+/*
+ * A failing disk or a file rewritten under a busy origin fails every read of it: one line
+ * a second says so, with the count of those not logged, instead of one per request.
+ */
+static void log_fault(const struct fd_source *s, uint64_t off, const char *why)
+{
+    static _Atomic int64_t last_s = INT64_MIN / 2;
+    static atomic_uint held;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    int64_t was = atomic_load(&last_s);
+    if (now.tv_sec - was < 1 || !atomic_compare_exchange_strong(&last_s, &was, now.tv_sec)) {
+        atomic_fetch_add(&held, 1);
+        return;
+    }
+    unsigned n = atomic_exchange(&held, 0);
+    if (n)
+        PK_ERROR("%s: read at %llu: %s (and %u more source read errors in the last second)",
+                 s->name, (unsigned long long)off, why, n);
+    else
+        PK_ERROR("%s: read at %llu: %s", s->name, (unsigned long long)off, why);
+}
+
+/* 0 while the file has the size and mtime it was opened with, else -EIO (logged). */
+static int check_same(const struct fd_source *s, uint64_t off)
+{
+    struct stat now;
+    if (fstat(s->fd, &now) < 0) {
+        int rc = -errno;
+        log_fault(s, off, strerror(errno));
+        return rc;
+    }
+    if (now.st_size == s->st.st_size && now.st_mtim.tv_sec == s->st.st_mtim.tv_sec &&
+        now.st_mtim.tv_nsec == s->st.st_mtim.tv_nsec)
+        return 0;
+    log_fault(s, off, "the file changed while open (rewritten or truncated in place): "
+                      "not served");
+    return -EIO;
+}
+
+/*
+ * The bytes are checked after they are read: a write or truncation during the pread changes
+ * the mtime or size, so bytes of two versions are never passed on as one (DESIGN §2: no
+ * stale byte). A file replaced by rename keeps its old inode open here: that version is
+ * read whole, as it should be.
+ */
 static int fd_read(void *ctx, void *buf, size_t len, uint64_t off)
 {
     const struct fd_source *s = ctx;
@@ -26,13 +74,21 @@ static int fd_read(void *ctx, void *buf, size_t len, uint64_t off)
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            return -errno;
+            int rc = -errno;
+            log_fault(s, off + done, strerror(errno));
+            return rc == -EBADMSG ? -EIO : rc;
         }
         if (n == 0)
-            return -EBADMSG;        /* the file is shorter than its stat said: it changed */
+            return check_same(s, off + done) < 0 ? -EIO
+                                                 : -EBADMSG;   /* shorter than its boxes say */
         done += (size_t)n;
     }
-    return 0;
+    return check_same(s, off);
+}
+
+int fs_source_check(const pk_source_t *src)
+{
+    return src->read == fd_read ? check_same(src->ctx, 0) : 0;
 }
 
 static void close_fd(void *p)
@@ -124,6 +180,7 @@ int fs_source_open(fs_req_t *req, const char *rel, pk_source_t *src, struct stat
     if (fstat(fd, st) < 0)
         return -errno;
     s->st = *st;
+    s->name = name;
     atomic_init(&s->canon, NULL);
     if (st->st_mtim.tv_sec > req->newest.tv_sec ||
         (st->st_mtim.tv_sec == req->newest.tv_sec && st->st_mtim.tv_nsec > req->newest.tv_nsec))

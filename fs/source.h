@@ -21,6 +21,14 @@ int fs_source_open(fs_req_t *req, const char *rel, pk_source_t *src, struct stat
 /* The fd behind a source made by fs_source_open, or -1 for any other source. */
 int fs_source_fd(const pk_source_t *src);
 
+/*
+ * Whether the file behind a source made by fs_source_open still has the size and mtime it
+ * was opened with: 0 if so (and for any other kind of source), else -EIO, logged (at most
+ * a line a second for all sources). Reads through src->read check this themselves, after
+ * reading; a caller that hands fs_source_fd() to someone else (splice) must call it first.
+ */
+int fs_source_check(const pk_source_t *src);
+
 /* The stat of a source made by fs_source_open, taken when it was opened (its identity:
  * the asset cache drops assets whose sources change). Returns 0, or -ENOENT for a source
  * of another kind. */

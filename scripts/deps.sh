@@ -3,6 +3,7 @@
 # Idempotent: when everything is already installed it prints nothing and exits 0.
 # Also installs the tests' npm packages (tests/package-lock.json) into tests/node_modules.
 # Usage: scripts/deps.sh [--quiet]   (run as root, or with sudo available)
+#        scripts/deps.sh fuzz      only what `make fuzz` adds: clang and its libFuzzer runtime
 set -euo pipefail
 
 PKGS=(
@@ -19,8 +20,16 @@ PKGS=(
     python3                       # test oracles compare JSON
     nginx                         # make demo (examples/nginx.conf) serves the mount
     rsync                         # tests/integration/mount_rsync.sh copies the mount
+    rclone                        # tests/integration/mount_rclone.sh: ismfs over rclone mount
     chromium                      # tests/integration/e2e_play.sh: players in headless Chromium
+    wrk curl                      # tests/integration/load_nginx.sh: load through nginx
 )
+
+# `make fuzz` (tests/fuzz/): Debian's clang, whose -fsanitize=fuzzer runtime is in
+# libclang-rt-N-dev (libclang-rt-dev depends on the default N). Not for `make check`.
+fuzz=0
+for a in "$@"; do [ "$a" != fuzz ] || fuzz=1; done
+[ "$fuzz" -eq 0 ] || PKGS=(clang libclang-rt-dev)
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -29,8 +38,10 @@ done
 # Node.js and npm run the box-level tests (tests/package.json: mp4box.js). Asked of the
 # commands, not of dpkg: a machine may have them from elsewhere (a nodejs build that bundles
 # npm), and Debian's npm would not install beside that.
-command -v node >/dev/null || missing+=(nodejs)
-command -v npm >/dev/null || missing+=(npm)
+if [ "$fuzz" -eq 0 ]; then
+    command -v node >/dev/null || missing+=(nodejs)
+    command -v npm >/dev/null || missing+=(npm)
+fi
 
 if [ ${#missing[@]} -gt 0 ]; then
     SUDO=
@@ -46,7 +57,7 @@ fi
 root="$(cd "$(dirname "$0")/.." && pwd)"
 lock="$root/tests/package-lock.json"
 stamp="$root/tests/node_modules/.ismfs-lock.sha256"
-if [ -f "$lock" ]; then
+if [ "$fuzz" -eq 0 ] && [ -f "$lock" ]; then
     want=$(sha256sum "$lock" | cut -d' ' -f1)
     if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
         echo "deps: npm ci --prefix tests" >&2
