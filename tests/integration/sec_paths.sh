@@ -75,23 +75,10 @@ cpix "<cpix:ContentKeyList>$(key_hex "$KID" "$KEY")</cpix:ContentKeyList>" \
     >"$KEYS/prot/prot.cpix.xml"
 KEY_B64=$(b64 "$KEY")
 
-# errno_of PATH: OK, or the errno name of open(PATH, O_RDONLY) (a directory opens too)
-errno_of() {
-    python3 - "$1" <<'EOF'
-import errno, os, sys
-try:
-    os.close(os.open(sys.argv[1], os.O_RDONLY))
-    print("OK")
-except OSError as e:
-    print(errno.errorcode.get(e.errno, e.errno))
-except ValueError as e:
-    print("ValueError")
-EOF
-}
-# want WHAT ERRNO... PATH: errno_of PATH is one of the ERRNOs
+# want WHAT ERRNO... PATH: errno PATH (tests/lib/cpix_lib.sh) is one of the ERRNOs
 want() {
     local what=$1 path=${*: -1} got e
-    got=$(errno_of "$path")
+    got=$(errno "$path")
     for e in "${@:2:$#-2}"; do
         [ "$got" = "$e" ] && { ok "$what: $got"; return; }
     done

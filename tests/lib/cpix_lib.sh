@@ -39,7 +39,9 @@ try:
     os.close(os.open(sys.argv[1], os.O_RDONLY))
     print("OK")
 except OSError as e:
-    print(errno.errorcode[e.errno])
+    print(errno.errorcode.get(e.errno, e.errno))
+except ValueError:
+    print("ValueError")     # a NUL in the name: refused before any system call
 EOF
 }
 expect() {
