@@ -284,6 +284,9 @@ static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
     cfg->nullpath_ok = 0;
     if (conn->capable & FUSE_CAP_SPLICE_WRITE)
         conn->want |= FUSE_CAP_SPLICE_WRITE;
+    /* READDIRPLUS on every chunk of a listing, not only the first: the attributes come with
+     * the names, so `ls -l` of a 7200-fragment directory is not 14 400 LOOKUPs after it */
+    conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
     conn->max_readahead = conn->max_readahead > 1 << 20 ? conn->max_readahead : 1 << 20;
     /* LMDB must not cross fork(): the environment is opened here, in the daemon */
     if (fs_ctx_open(&m->ctx, m->src, &m->opt) == 0) {
@@ -344,12 +347,46 @@ static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *
     return answer(m, rc);
 }
 
+/*
+ * A directory's listing, made once per opendir and kept in its handle. The filler is
+ * called with offsets (entry index + 1): libfuse 3.14 sends READDIRPLUS entries filled
+ * without offsets with zero entry and attribute timeouts (fixed in libfuse by PR 896), so
+ * `ls -l` looked every name up again; with offsets the kernel keeps them for the mount's
+ * timeouts.
+ */
 typedef struct {
     mount_t *m;
     const char *dir;            /* the listed directory, below the root */
-    void *buf;
-    fuse_fill_dir_t filler;
+    arena_t *arena;             /* names */
+    char **names;               /* [count]: ".", "..", then the view's names */
+    struct stat *st;            /* [count] */
+    size_t count, cap;
+    int listed;                 /* made (also when it failed: err) */
+    int err;
 } list_t;
+
+static int add_name(list_t *l, const char *name, const struct stat *st)
+{
+    if (l->count == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 64;
+        char **n = realloc(l->names, cap * sizeof *n);
+        if (n)
+            l->names = n;
+        struct stat *s = n ? realloc(l->st, cap * sizeof *s) : NULL;
+        if (!n || !s)
+            return 1;
+        l->st = s;
+        l->cap = cap;
+    }
+    if (!(l->names[l->count] = arena_strndup(l->arena, name, strlen(name))))
+        return 1;
+    if (st)
+        l->st[l->count] = *st;
+    else
+        memset(&l->st[l->count], 0, sizeof *st);
+    l->count++;
+    return 0;
+}
 
 static int add_entry(void *p, const char *name, const fs_object_t *obj)
 {
@@ -357,38 +394,95 @@ static int add_entry(void *p, const char *name, const fs_object_t *obj)
     struct stat st;
     fill_stat(l->m, obj, &st);
     st.st_ino = version_ino(l->dir, name, obj);
-    return l->filler(l->buf, name, &st, 0, FUSE_FILL_DIR_PLUS);
+    if (add_name(l, name, &st)) {
+        l->err = -ENOMEM;
+        return 1;
+    }
+    return 0;
+}
+
+static void list_free(list_t *l)
+{
+    if (!l)
+        return;
+    arena_free(l->arena);
+    free(l->names);
+    free(l->st);
+    free(l);
+}
+
+/* Makes l's listing: the view's, or .ismfs's two files. */
+static int list_make(mount_t *m, list_t *l)
+{
+    fs_req_t req;
+    fs_object_t o;
+    int rc, in = internal(l->dir);
+
+    if (add_name(l, ".", NULL) || add_name(l, "..", NULL))
+        return -ENOMEM;
+    if (in != IN_NONE) {
+        if (in != IN_DIR)
+            return in < 0 ? in : -ENOTDIR;
+        for (int i = IN_METRICS; i <= IN_HEALTH; i++)
+            if (internal_stat(m, i, &o) == 0)
+                add_entry(l, i == IN_METRICS ? "metrics" : "health", &o);
+        return l->err;
+    }
+    if ((rc = fs_req_begin(&m->ctx, &req)) < 0)
+        return rc;
+    rc = fs_view_list(&req, l->dir, add_entry, l);
+    fs_req_end(&req);
+    return rc < 0 ? rc : l->err;
+}
+
+static int op_opendir(const char *path, struct fuse_file_info *fi)
+{
+    if ((fi->flags & O_ACCMODE) != O_RDONLY)
+        return -EROFS;
+    list_t *l = calloc(1, sizeof *l);
+    if (!l || !(l->arena = arena_new()) || !(l->dir = arena_strndup(l->arena, rel(path),
+                                                                       strlen(rel(path))))) {
+        list_free(l);
+        return -ENOMEM;
+    }
+    l->m = state();
+    fi->fh = (uint64_t)(uintptr_t)l;
+    return 0;
+}
+
+static int op_releasedir(const char *path, struct fuse_file_info *fi)
+{
+    (void)path;
+    list_free((list_t *)(uintptr_t)fi->fh);
+    return 0;
 }
 
 static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
                       struct fuse_file_info *fi, enum fuse_readdir_flags flags)
 {
     mount_t *m = state();
-    list_t l = { m, rel(path), buf, filler };
-    struct timespec t0 = fs_metrics_now();
-    fs_req_t req;
-    fs_object_t o;
-    int rc, in = internal(rel(path));
-    (void)off, (void)fi, (void)flags;
-    atomic_fetch_add_explicit(&m->ctx.metrics.listings, 1, memory_order_relaxed);
-    if (in != IN_NONE) {
-        if (in != IN_DIR)
-            return answer(m, in < 0 ? in : -ENOTDIR);
-        filler(buf, ".", NULL, 0, 0);
-        filler(buf, "..", NULL, 0, 0);
-        for (int i = IN_METRICS; i <= IN_HEALTH; i++)
-            if (internal_stat(m, i, &o) == 0)
-                add_entry(&l, i == IN_METRICS ? "metrics" : "health", &o);
-        return 0;
+    list_t *l = (list_t *)(uintptr_t)fi->fh;
+    (void)flags;
+    if (!l->listed || off == 0) {       /* a rewinddir() lists anew */
+        struct timespec t0 = fs_metrics_now();
+        arena_free(l->arena);
+        if (!(l->arena = arena_new()))
+            return answer(m, -ENOMEM);
+        l->dir = arena_strndup(l->arena, rel(path), strlen(rel(path)));
+        l->count = 0;
+        l->err = 0;
+        l->listed = 1;
+        atomic_fetch_add_explicit(&m->ctx.metrics.listings, 1, memory_order_relaxed);
+        l->err = l->dir ? list_make(m, l) : -ENOMEM;
+        log_request("readdir", path, kernel_err(l->err), l->count, t0);
     }
-    if ((rc = fs_req_begin(&m->ctx, &req)) < 0)
-        return answer(m, rc);
-    filler(buf, ".", NULL, 0, 0);
-    filler(buf, "..", NULL, 0, 0);
-    rc = fs_view_list(&req, rel(path), add_entry, &l);
-    fs_req_end(&req);
-    log_request("readdir", path, kernel_err(rc), 0, t0);
-    return answer(m, rc);
+    if (l->err < 0)
+        return answer(m, l->err);
+    for (size_t i = off < 0 ? 0 : (size_t)off; i < l->count; i++)
+        if (filler(buf, l->names[i], i < 2 ? NULL : &l->st[i], (off_t)i + 1,
+                   i < 2 ? 0 : FUSE_FILL_DIR_PLUS))
+            break;
+    return 0;
 }
 
 /* Opens a .ismfs file: its rendering, read past the page cache (it changes). */
@@ -574,12 +668,6 @@ nomem:
     return -ENOMEM;
 }
 
-static int op_opendir(const char *path, struct fuse_file_info *fi)
-{
-    (void)path;
-    return (fi->flags & O_ACCMODE) != O_RDONLY ? -EROFS : 0;
-}
-
 static int op_statfs(const char *path, struct statvfs *sv)
 {
     (void)path;
@@ -625,6 +713,7 @@ static const struct fuse_operations ops = {
     .getattr = op_getattr,
     .readdir = op_readdir,
     .opendir = op_opendir,
+    .releasedir = op_releasedir,
     .open = op_open,
     .read = op_read,
     .read_buf = op_read_buf,
