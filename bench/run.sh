@@ -4,7 +4,8 @@
 #   make bench                     builds ./ismfs and the bench programs, generates
 #                                  tests/fixtures/long/ once, then runs this
 #   bench/run.sh [PART...]         PART: index (media index), pack (packaging), serve (nginx
-#                                  over the mount); default: all three, in that order
+#                                  over the mount), scale (10 000-asset catalog, 2-hour
+#                                  listing, RSS); default: all four, in that order
 # Environment: BENCH_STRICT=1 exits 1 when a target is missed (otherwise the verdicts are
 # only printed); the knobs of each part are listed at the top of bench/PART.sh.
 # Exit: 0, 1 (BENCH_STRICT=1 and a target missed), 2 (a part could not run).
@@ -12,11 +13,11 @@ set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
 
 parts=("$@")
-[ ${#parts[@]} -gt 0 ] || parts=(index pack serve)
+[ ${#parts[@]} -gt 0 ] || parts=(index pack serve scale)
 for p in "${parts[@]}"; do
     case $p in
-    index | pack | serve) ;;
-    *) echo "bench: unknown part '$p' (index, pack, serve)" >&2; exit 2 ;;
+    index | pack | serve | scale) ;;
+    *) echo "bench: unknown part '$p' (index, pack, serve, scale)" >&2; exit 2 ;;
     esac
 done
 

@@ -50,6 +50,9 @@ static void usage(FILE *out)
           "                               (also -o playready_la_url=URL)\n"
           "  --key-uri=TEMPLATE           HLS AES-128 key URL, {kid} = the KID as a UUID\n"
           "                               (also -o key_uri=TEMPLATE)\n"
+          "  --log=FILE|syslog|stderr     where log lines go (default stderr; a FILE is\n"
+          "                               appended to and reopened on SIGHUP)\n"
+          "                               (also -o log=...)\n"
           "  -d                           debug logging\n"
           "  --help, --version\n", out);
 }
@@ -107,6 +110,12 @@ static int set_option(cli_t *c, const char *kv)
         free(c->opt.key_uri);
         return (c->opt.key_uri = strdup(v)) ? 0 : -ENOMEM;
     }
+    if (klen == 3 && strncmp(kv, "log", 3) == 0 && *v) {
+        int rc = fs_log_open(v);
+        if (rc < 0)
+            fprintf(stderr, "ismfs: log=%s: %s\n", v, strerror(-rc));
+        return rc;
+    }
     if (klen == 10 && strncmp(kv, "cache_size", 10) == 0)
         return fs_parse_size(v, &c->opt.cache_size);
     if (klen == 8 && strncmp(kv, "fragment", 8) == 0) {
@@ -159,7 +168,7 @@ static int parse_args(cli_t *c, int argc, char **argv)
                    strncmp(a, "--account-filters=", 18) == 0 ||
                    strncmp(a, "--keys=", 7) == 0 || strcmp(a, "--allow-clear") == 0 ||
                    strncmp(a, "--playready-la-url=", 19) == 0 ||
-                   strncmp(a, "--key-uri=", 10) == 0) {
+                   strncmp(a, "--key-uri=", 10) == 0 || strncmp(a, "--log=", 6) == 0) {
             rc = set_option(c, a + 2);
         } else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "ismfs: unknown option '%s' (see --help)\n", a);
@@ -317,6 +326,28 @@ static int cmd_ls(cli_t *c)
     return rc < 0 ? 1 : 0;
 }
 
+/* The summary lines of `cache stats`: totals, fill, and the lifetime counters the index
+ * keeps (a mounted daemon writes its own every few seconds: see index/index.h). */
+static void print_totals(const ix_stats_t *st)
+{
+    const ix_counts_t *l = &st->life;
+    uint64_t lookups = l->hits + l->misses;
+    printf("entries:        %" PRIu64 "\n"
+           "bytes:          %" PRIu64 "\n"
+           "used/limit:     %" PRIu64 "/%" PRIu64 " (%.1f%%)\n",
+           st->media_entries + st->aux_entries + st->object_entries,
+           st->media_bytes + st->aux_bytes + st->object_bytes, st->used_bytes, st->map_size,
+           st->map_size ? 100.0 * (double)st->used_bytes / (double)st->map_size : 0.0);
+    if (lookups)
+        printf("hit ratio:      %.4f (%" PRIu64 " hits, %" PRIu64 " misses, lifetime)\n",
+               (double)l->hits / (double)lookups, l->hits, l->misses);
+    else
+        printf("hit ratio:      - (no lookups yet)\n");
+    printf("evictions:      %" PRIu64 " entries, %" PRIu64 " bytes (lifetime)\n"
+           "objects stored: %" PRIu64 ", %" PRIu64 " bytes (lifetime)\n",
+           l->evicted, l->evicted_bytes, l->stored, l->stored_bytes);
+}
+
 static int cmd_cache(cli_t *c)
 {
     ix_t *ix;
@@ -349,6 +380,7 @@ static int cmd_cache(cli_t *c)
                c->opt.cache_dir, st.media_entries, st.media_bytes, st.aux_entries,
                st.aux_bytes, st.object_entries, st.object_bytes, st.used_bytes, st.file_bytes,
                st.map_size);
+        print_totals(&st);
     }
     ix_close(ix);
     if (rc < 0)
