@@ -137,7 +137,7 @@ start_nginx() {
     local user="" ofc=""
     [ "$(id -u)" -ne 0 ] || user="user root;"   # workers read the mount (no allow_other)
     [ "$NGINX_OPEN_FILE_CACHE" != 1 ] ||
-        ofc=$(grep -E '^ *open_file_cache(_valid)? ' examples/nginx.conf | tr -s ' \n' ' ')
+        ofc=$(grep -E '^ *open_file_cache(_valid)? ' examples/nginx.conf | grep -v ' off;' | tr -s ' \n' ' ')
     [ "$NGINX_OPEN_FILE_CACHE" != 1 ] || [ -n "$ofc" ] ||
         bench_fail "no open_file_cache lines in examples/nginx.conf"
     cat >"$tmp/nginx/nginx.conf" <<EOF
