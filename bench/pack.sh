@@ -133,11 +133,15 @@ cat >"$keys/${ASSET%.ism}.cpix.xml" <<EOF
   </cpix:DRMSystemList>
 </cpix:CPIX>
 EOF
+# (the load average before and after: clear and encrypted kinds run one after the other,
+# so load that comes or goes during the run moves their ratio)
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
 "$PACK_BENCH" --cache="$tmp/cache" --keys="$(realpath "$keys")" --runs="$PACK_RUNS" \
     --no-manifests "$DIR" "$ASSET" >"$tmp/enc" 2>"$tmp/enc.err" ||
     bench_fail "pack_bench --keys failed: $(head -c 500 "$tmp/enc.err")"
 echo
-echo "== encryption: $DIR/$ASSET, clear and encrypted segments in one run (one core) =="
+echo "== encryption: $DIR/$ASSET, clear and encrypted segments in one run (one core;" \
+     "load average $load0 before, $(cut -d' ' -f1-3 /proc/loadavg) after) =="
 printf "$row_fmt" what files MB 'cpu ms' 'wall ms' 'MB/s cpu' 'vs clear'
 # enc_line KIND: "files bytes wall_ms cpu_ms" of KIND in the --keys run
 enc_line() {

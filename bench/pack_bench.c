@@ -15,7 +15,9 @@
  * segment of the asset (fs_req_begin + fs_view_lookup(FS_VIEW_CONTENT) +
  * pk_plan_read into a buffer + fs_req_end, the work of open() + read() in the
  * mount) and times the whole pass: CPU time of the process (one thread, so one
- * core) and wall time; `runs` passes, the median is reported. Then every
+ * core) and wall time; `runs` passes, the median is reported (in rounds: each
+ * round makes one pass of every kind, so load from other processes falls on the
+ * kinds alike, whose ratios bench/pack.sh reports). Then every
  * manifest and playlist: the first request and the median of `manifest-runs`
  * requests (fewer, at least 3, for one that takes over 2 s in all).
  *
@@ -252,30 +254,40 @@ int main(int argc, char **argv)
             goto out;
 
     int maxn = runs > manifest_runs ? runs : manifest_runs;
-    if (!(t = malloc((size_t)maxn * sizeof *t)) || !(c = malloc((size_t)maxn * sizeof *c)))
+    if (!(t = malloc((size_t)maxn * KINDS_MAX * sizeof *t)) ||
+        !(c = malloc((size_t)maxn * KINDS_MAX * sizeof *c)))
         goto out;
 
-    for (size_t k = 0; k < l.kinds; k++) {
-        const names_t *s = &l.segs[k];
-        uint64_t bytes = 0;
-        if (!s->n || (only && strcmp(only, l.kind[k]) != 0))
-            continue;
-        for (int r = 0; r < runs; r++) {
+    /* Passes in rounds, every kind once per round, rather than all passes of one kind
+     * and then the next: bench/pack.sh divides kinds of one run by each other (encrypted
+     * vs clear), and on a shared machine the load of other processes, which inflates CPU
+     * time too (caches, SMT), then falls on every kind alike. */
+    uint64_t seg_bytes[KINDS_MAX] = { 0 };
+    for (int r = 0; r < runs; r++) {
+        for (size_t k = 0; k < l.kinds; k++) {
+            const names_t *s = &l.segs[k];
+            if (!s->n || (only && strcmp(only, l.kind[k]) != 0))
+                continue;
             double w = now_ms(CLOCK_MONOTONIC), cpu = now_ms(CLOCK_PROCESS_CPUTIME_ID);
-            bytes = 0;
+            seg_bytes[k] = 0;
             for (size_t i = 0; i < s->n; i++) {
                 int64_t n = fetch(&ctx, s->v[i]);
                 if (n < 0)
                     goto out;
-                bytes += (uint64_t)n;
+                seg_bytes[k] += (uint64_t)n;
             }
-            c[r] = now_ms(CLOCK_PROCESS_CPUTIME_ID) - cpu;
-            t[r] = now_ms(CLOCK_MONOTONIC) - w;
+            c[k * (size_t)runs + (size_t)r] = now_ms(CLOCK_PROCESS_CPUTIME_ID) - cpu;
+            t[k * (size_t)runs + (size_t)r] = now_ms(CLOCK_MONOTONIC) - w;
         }
-        printf("seg %s files=%zu bytes=%" PRIu64 " cpu_ms=%.3f wall_ms=%.3f\n", l.kind[k],
-               s->n, bytes, median(c, runs), median(t, runs));
-        fflush(stdout);
     }
+    for (size_t k = 0; k < l.kinds; k++) {
+        if (!l.segs[k].n || (only && strcmp(only, l.kind[k]) != 0))
+            continue;
+        printf("seg %s files=%zu bytes=%" PRIu64 " cpu_ms=%.3f wall_ms=%.3f\n", l.kind[k],
+               l.segs[k].n, seg_bytes[k], median(c + k * (size_t)runs, runs),
+               median(t + k * (size_t)runs, runs));
+    }
+    fflush(stdout);
 
     for (size_t i = 0; manifests && i < l.manifests.n && (!only || strcmp(only, "manifests") == 0);
          i++) {

@@ -1,6 +1,9 @@
 /*
- * AES-128 primitives of the encryption schemes, all through OpenSSL EVP (AES-NI
- * where the CPU has it; no cipher code of our own):
+ * AES-128 primitives of the encryption schemes. The block cipher is OpenSSL's (EVP,
+ * AES-NI where the CPU has it; no cipher code of our own); each context is keyed once
+ * and never re-initialised per sample: CTR keystream is AES-ECB of counter blocks made
+ * here, short CBC chains (cbcs patterns, SAMPLE-AES) are chained here over ECB, long
+ * ones (HLS AES-128) run in EVP's CBC (crypt/aes.c says why):
  *
  *   cr_aes_cenc      ISO/IEC 23001-7 9.5 'cenc': AES-CTR over a sample's protected ranges
  *   cr_aes_cbcs      ISO/IEC 23001-7 9.6/10.4 'cbcs': AES-CBC with a pattern, constant IV

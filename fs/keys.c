@@ -46,6 +46,8 @@ typedef struct cfile {
     keymemo_t *memo;            /* [memo_count], malloc'd */
     uint32_t memo_count, memo_cap;
     int no_uri_logged;          /* guarded by lock: a key without HLS key URI was logged */
+    struct kept *kept;          /* guarded by lock: aux blobs of its asset's sources */
+    size_t kept_bytes;
     arena_t *arena;             /* holds the entry and the document (keys wiped at free) */
     unsigned refs;              /* guarded by the cache lock */
     int stale;                  /* out of the table; freed at the last release */
@@ -82,8 +84,95 @@ struct asset_memo {
     uint64_t at_ns;             /* when found (fs_now_ns) */
 };
 
+/*
+ * Aux blobs (subsample counts, SAMPLE-AES growth: 2 or 4 bytes a sample) kept with the
+ * document version of the asset whose sources they describe, for as long as it is cached:
+ * a request that holds the document then takes the array as it is, instead of reading it
+ * from the index and copying it into its arena (for a 2-hour track, 200-400 KiB per
+ * request, a tenth of the cost of an encrypted fragment). Keyed by source identity, like
+ * the index; at most KEPT_MAX bytes per document, beyond that requests copy as before.
+ */
+enum { KEPT_MAX = 64 << 20 };
+struct kept {
+    struct kept *next;
+    char *path, *tag;
+    uint64_t dev, ino, size;
+    int64_t mtime_ns;
+    size_t len;
+    void *blob;                 /* malloc'd: aligned for the uint16_t/uint32_t arrays */
+    void *x;                    /* more of the key, compared whole (NULL: none) */
+    size_t xlen;
+};
+
+static void kept_free(struct kept *k)
+{
+    if (k) {
+        free(k->path);
+        free(k->tag);
+        free(k->blob);
+        free(k->x);
+        free(k);
+    }
+}
+
+/* Under f->lock. x[0..xlen): the rest of the key (NULL, 0: none). */
+static const struct kept *kept_find(const cfile_t *f, const ix_file_key_t *id, const char *tag,
+                                    size_t len, const void *x, size_t xlen)
+{
+    for (const struct kept *k = f->kept; k; k = k->next)
+        if (k->len == len && k->ino == id->ino && k->dev == id->dev && k->size == id->size &&
+            k->mtime_ns == id->mtime_ns && k->xlen == xlen && strcmp(k->tag, tag) == 0 &&
+            strcmp(k->path, id->path) == 0 && (!xlen || memcmp(k->x, x, xlen) == 0))
+            return k;
+    return NULL;
+}
+
+/* The blob kept in f under this key, or NULL. The pointer stays valid while f is held:
+ * entries are never changed, and freed only with f. */
+static const void *kept_get(cfile_t *f, const ix_file_key_t *id, const char *tag, size_t len,
+                            const void *x, size_t xlen)
+{
+    pthread_mutex_lock(&f->lock);
+    const struct kept *k = kept_find(f, id, tag, len, x, xlen);
+    pthread_mutex_unlock(&f->lock);
+    return k ? k->blob : NULL;
+}
+
+/* Keeps a copy of blob[0..len) in f under this key, unless f is full or has it already
+ * (another thread's); without memory it is simply not kept. */
+static void kept_put(cfile_t *f, const ix_file_key_t *id, const char *tag, const void *blob,
+                     size_t len, const void *x, size_t xlen)
+{
+    struct kept *k = calloc(1, sizeof *k);
+    if (k && (k->path = strdup(id->path)) && (k->tag = strdup(tag)) &&
+        (k->blob = malloc(len ? len : 1)) && (!xlen || (k->x = malloc(xlen)))) {
+        memcpy(k->blob, blob, len);
+        if (xlen)
+            memcpy(k->x, x, xlen);
+        k->dev = id->dev, k->ino = id->ino, k->size = id->size;
+        k->mtime_ns = id->mtime_ns;
+        k->len = len;
+        k->xlen = xlen;
+        pthread_mutex_lock(&f->lock);
+        if (len <= KEPT_MAX && xlen <= KEPT_MAX - len &&
+            f->kept_bytes <= KEPT_MAX - len - xlen &&
+            !kept_find(f, id, tag, len, x, xlen)) {
+            k->next = f->kept;
+            f->kept = k;
+            f->kept_bytes += len + xlen;
+            k = NULL;
+        }
+        pthread_mutex_unlock(&f->lock);
+    }
+    kept_free(k);
+}
+
 static void cfile_destroy(cfile_t *f)
 {
+    for (struct kept *k = f->kept, *next; k; k = next) {
+        next = k->next;
+        kept_free(k);
+    }
     pthread_mutex_destroy(&f->lock);
     free(f->memo);
     arena_free(f->arena);       /* the entry lives in it; cpix.c wipes the keys */
@@ -1041,7 +1130,8 @@ static int ecb(cr_aes_t *ctr, const uint8_t in[16], uint8_t out[16])
  * growth): `bytes` bytes under `tag` of the source identity `id`. Looked up in this
  * request's memo (a directory listing asks once per fragment name), then in the index,
  * else computed by `make` (reading every sample once) and stored in both. The result is
- * always a copy in the request arena, so nothing of it pins the index snapshot.
+ * a copy in the request arena or one kept with the asset's document (struct kept, held
+ * by the request), so nothing of it pins the index snapshot.
  */
 struct fs_aux_memo {
     struct fs_aux_memo *next;
@@ -1052,8 +1142,10 @@ struct fs_aux_memo {
 
 typedef int (*aux_make_fn)(void *ctx, void **out);
 
-static int aux_blob(fs_req_t *req, const ix_file_key_t *id, const char *tag, size_t bytes,
-                    aux_make_fn make, void *ctx, const void **out)
+/* With keep (the asset's document, held by req), the blob is looked up there first and
+ * put there when found elsewhere (struct kept). */
+static int aux_blob(fs_req_t *req, cfile_t *keep, const ix_file_key_t *id, const char *tag,
+                    size_t bytes, aux_make_fn make, void *ctx, const void **out)
 {
     ix_t *ix = req->ctx->ix;
     struct fs_aux_memo *m;
@@ -1061,6 +1153,11 @@ static int aux_blob(fs_req_t *req, const ix_file_key_t *id, const char *tag, siz
     void *made;
     size_t len;
     int rc;
+
+    if (keep && (blob = kept_get(keep, id, tag, bytes, NULL, 0))) {
+        *out = blob;
+        return 0;
+    }
 
     for (m = req->aux; m; m = m->next) {
         if (m->len == bytes && strcmp(m->tag, tag) == 0 && strcmp(m->path, id->path) == 0) {
@@ -1079,6 +1176,8 @@ static int aux_blob(fs_req_t *req, const ix_file_key_t *id, const char *tag, siz
         if (ix)
             (void)ix_aux_put(ix, id, tag, made, bytes); /* a full cache only costs speed */
     }
+    if (keep)
+        kept_put(keep, id, tag, made, bytes, NULL, 0);
     if (!(m = arena_alloc(req->arena, sizeof *m)) ||
         !(m->path = arena_strdup(req->arena, id->path)) ||
         !(m->tag = arena_strdup(req->arena, tag)))
@@ -1114,14 +1213,15 @@ static int make_counts(void *p, void **out)
 }
 
 /* The subsample counts of vt's track in scheme's class (aux_blob). */
-static int counts_of(fs_req_t *req, const pk_vtrack_t *vt, uint32_t scheme,
+static int counts_of(fs_req_t *req, cfile_t *keep, const pk_vtrack_t *vt, uint32_t scheme,
                      const ix_file_key_t *id, const uint16_t **out)
 {
     char tag[IX_TAG_MAX + 1];
     struct counts_job j = { req, vt, scheme, id->path };
     const void *blob;
     snprintf(tag, sizeof tag, "sub/%s/%u", scheme == CBCS ? "cbcs" : "cenc", vt->t->id);
-    int rc = aux_blob(req, id, tag, 2 * (size_t)vt->t->sample_count, make_counts, &j, &blob);
+    int rc = aux_blob(req, keep, id, tag, 2 * (size_t)vt->t->sample_count, make_counts, &j,
+                      &blob);
     if (rc == 0)
         *out = blob;
     return rc;
@@ -1261,7 +1361,8 @@ int fs_keys_protect(fs_req_t *req, fs_prot_t *p, const pk_vtrack_t *vt, uint32_t
             return rc;
         pp->pssh = m->pssh;
         pp->pssh_count = m->pssh_count;
-    } else if (video && (rc = counts_of(req, vt, scheme, &id, &pp->subsample_counts)) < 0) {
+    } else if (video &&
+               (rc = counts_of(req, p->file, vt, scheme, &id, &pp->subsample_counts)) < 0) {
         return rc;
     }
     if (what == FS_PROTECT_CONTENT) {
@@ -1690,26 +1791,63 @@ static int make_growth(void *p, void **out)
     return 0;
 }
 
-static int growth_of(fs_req_t *req, const pk_vtrack_t *vt, saes_t *e, const uint32_t **out)
+/* (*id, tag: the source identity and the aux tag of the growth, for saes_packets) */
+static int growth_of(fs_req_t *req, cfile_t *keep, const pk_vtrack_t *vt, saes_t *e,
+                     const uint32_t **out, ix_file_key_t *id, char tag[IX_TAG_MAX + 1])
 {
     static const uint8_t zero[16];
     const pk_track_t *t = vt->t;
-    char tag[IX_TAG_MAX + 1];
     uint8_t kcv[16];
-    ix_file_key_t id;
     const void *blob;
     int rc;
 
     memcpy(kcv, e->iv, 16);     /* CBC of one block from a zero IV: ECB */
-    if ((rc = source_id(req, vt->at->source, &id)) < 0 ||
+    if ((rc = source_id(req, vt->at->source, id)) < 0 ||
         (rc = cr_aes_cbcs(e->aes, zero, 16, kcv, 16, NULL, 0, 0, 0)) < 0)
         return rc;
-    snprintf(tag, sizeof tag, "saes/%u/%02x%02x%02x%02x%02x%02x%02x%02x", t->id, kcv[0],
+    snprintf(tag, IX_TAG_MAX + 1, "saes/%u/%02x%02x%02x%02x%02x%02x%02x%02x", t->id, kcv[0],
              kcv[1], kcv[2], kcv[3], kcv[4], kcv[5], kcv[6], kcv[7]);
     struct growth_job j = { req, vt, e };
-    if ((rc = aux_blob(req, &id, tag, 4 * (size_t)t->sample_count, make_growth, &j, &blob)) == 0)
+    if ((rc = aux_blob(req, keep, id, tag, 4 * (size_t)t->sample_count, make_growth, &j,
+                       &blob)) == 0)
         *out = blob;
     return rc;
+}
+
+/*
+ * The TS packets of every fragment of SAMPLE-AES video track vt (pk_ts_packets_saes from
+ * the growth), so that segment k's continuity counters are a prefix sum rather than a walk
+ * over every sample before it (O(k) per segment: three quarters of a SAMPLE-AES pass over
+ * the 2-hour asset). Kept with the document only, not in the index: they depend on the
+ * view's fragments, which are part of the key (compared whole: another fragmentation of
+ * the same file, by another .ism or a changed one, is another entry), with the timeline
+ * shifts that decide PES header sizes. Without a document to keep them in, *out stays
+ * NULL (the writer walks): working them out costs a walk over the whole track.
+ */
+static int saes_packets(fs_req_t *req, cfile_t *keep, const pk_vtrack_t *vt,
+                        const pk_ts_saes_t *s, const ix_file_key_t *id, const char *growth_tag,
+                        const uint32_t **out)
+{
+    char tag[IX_TAG_MAX + 64];
+    size_t len = 4 * (size_t)vt->frag_count, xlen = vt->frag_count * sizeof *vt->frags;
+    const void *blob;
+    uint32_t *made;
+    int rc;
+
+    *out = NULL;
+    if (!keep || !vt->frag_count)
+        return 0;
+    snprintf(tag, sizeof tag, "%s/ts/%lld/%d", growth_tag, (long long)vt->dts_shift,
+             (int)vt->cto_shift);
+    if ((blob = kept_get(keep, id, tag, len, vt->frags, xlen))) {
+        *out = blob;
+        return 0;
+    }
+    if ((rc = pk_ts_packets_saes(vt, s, req->arena, &made)) < 0)
+        return rc;
+    kept_put(keep, id, tag, made, len, vt->frags, xlen);
+    *out = made;
+    return 0;
 }
 
 int fs_keys_saes(fs_req_t *req, fs_prot_t *p, const pk_vtrack_t *vt, const pk_vtrack_t *mux,
@@ -1748,8 +1886,12 @@ int fs_keys_saes(fs_req_t *req, fs_prot_t *p, const pk_vtrack_t *vt, const pk_vt
         res[j]->nal = saes_nal;
         res[j]->frame = saes_frame;
         res[j]->ctx = e;
+        ix_file_key_t id;
+        char tag[IX_TAG_MAX + 1];
         if (tr[j]->t->type == PK_TRACK_VIDEO &&
-            (rc = growth_of(req, tr[j], e, &res[j]->growth)) < 0)
+            ((rc = growth_of(req, p->file, tr[j], e, &res[j]->growth, &id, tag)) < 0 ||
+             (rc = saes_packets(req, p->file, tr[j], res[j], &id, tag,
+                                &res[j]->packets)) < 0))
             return rc == -ENOMEM ? rc : -EIO;       /* logged where it was found */
     }
     *out_main = res[0];

@@ -179,9 +179,12 @@ int fs_keys_ts_aes(fs_req_t *req, fs_prot_t *p, const pk_vtrack_t *vt, const pk_
  * with the constant IV its cbcs boxes and playlists name (fs_keys_protect: explicitIV or
  * derived), and for video the growth of every sample, kept in the LMDB index per (source
  * identity, track, key and IV) as an aux blob: worked out once by reading and encrypting
- * the track, then sizes and continuity counters need no sample read, across restarts too.
+ * the track, then sizes and continuity counters need no sample read, across restarts too;
+ * and the TS packets of every fragment of the protected video (pk_ts_packets_saes), kept
+ * in memory with the asset's CPIX document for its view's fragments, so that neither a
+ * segment's size nor its continuity counters walk the samples of earlier segments.
  * *out_mux is NULL without mux. Everything lives in the request arena (the AES contexts
- * too, wiped at fs_req_end). Returns 0; -ENOENT for a name that does not exist: no keys of
+ * too, wiped at fs_req_end) or with the document the request holds. Returns 0; -ENOENT for a name that does not exist: no keys of
  * its own, a key excluding cbcs, a track SAMPLE-AES cannot carry (pk_ts_saes_supported:
  * HEVC, AC-3, ...), a v3 segment whose audio has another key or IV than its video (one
  * EXT-X-KEY covers the segment); -EIO (the growth could not be worked out: logged);

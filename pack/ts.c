@@ -36,7 +36,8 @@
  *     behind start codes and whole ADTS frames, so the unit boundaries a client finds
  *     are those that were encrypted. The PES of a protected video sample is its clear
  *     size plus the sample's growth; audio keeps its size, so the packet counts the
- *     view knows still hold for audio and are not used for protected video.
+ *     view knows still hold for audio and are not used for protected video (whose own
+ *     counts fs/ may give with its pk_ts_saes_t: then no walk either).
  */
 #include "ts.h"
 
@@ -830,12 +831,12 @@ static int walk_packets(stream_t *s, uint32_t k, uint32_t *per, uint32_t *first,
     return 0;
 }
 
-/* The packets the view already knows for s, or NULL: those of clear output, which a
- * protected video stream outgrows. */
+/* The packets already known for s, or NULL: the view's are those of clear output, which a
+ * protected video stream outgrows (its own come with its pk_ts_saes_t, when fs/ has them). */
 static const uint32_t *known_packets(const stream_t *s)
 {
     if (s->saes && s->video)
-        return NULL;
+        return s->saes->packets;
     return s->pcr ? s->vt->ts_packets : s->vt->ts_packets_mux;
 }
 
@@ -861,7 +862,8 @@ int pk_ts_packets_cheap(const pk_vtrack_t *vt)
     return vt->t->type == PK_TRACK_AUDIO || vt->t->nal_length_size == 4;
 }
 
-static int packets_of(const pk_vtrack_t *vt, int pcr, int key, arena_t *a, uint32_t **out)
+static int packets_of(const pk_vtrack_t *vt, int pcr, int key, const pk_ts_saes_t *saes,
+                      arena_t *a, uint32_t **out)
 {
     stream_t s;
     uint64_t total;
@@ -869,7 +871,7 @@ static int packets_of(const pk_vtrack_t *vt, int pcr, int key, arena_t *a, uint3
     uint32_t *per = arena_calloc(a, vt->frag_count ? vt->frag_count : 1, sizeof *per);
     if (!per)
         return -ENOMEM;
-    if ((rc = stream_init(&s, vt, a, video ? PID_VIDEO : PID_AUDIO, pcr, NULL)) < 0 ||
+    if ((rc = stream_init(&s, vt, a, video ? PID_VIDEO : PID_AUDIO, pcr, saes)) < 0 ||
         (rc = walk_packets(&s, vt->frag_count, key ? NULL : per, key ? per : NULL,
                            &total)) < 0)
         return rc;
@@ -879,14 +881,22 @@ static int packets_of(const pk_vtrack_t *vt, int pcr, int key, arena_t *a, uint3
 
 int pk_ts_packets(const pk_vtrack_t *vt, int pcr, arena_t *a, uint32_t **out)
 {
-    return packets_of(vt, pcr, 0, a, out);
+    return packets_of(vt, pcr, 0, NULL, a, out);
+}
+
+int pk_ts_packets_saes(const pk_vtrack_t *vt, const pk_ts_saes_t *saes, arena_t *a,
+                       uint32_t **out)
+{
+    if (vt->t->type != PK_TRACK_VIDEO || !saes)
+        return -EINVAL;
+    return packets_of(vt, 1, 0, saes, a, out);
 }
 
 int pk_ts_key_packets(const pk_vtrack_t *vt, arena_t *a, uint32_t **out)
 {
     if (vt->t->type != PK_TRACK_VIDEO)
         return -EINVAL;
-    return packets_of(vt, 1, 1, a, out);
+    return packets_of(vt, 1, 1, NULL, a, out);
 }
 
 int pk_ts_segment_size(const pk_vtrack_t *main, const pk_vtrack_t *mux, uint32_t k,
@@ -938,11 +948,18 @@ static int write_segment(const pk_vtrack_t *main, const pk_vtrack_t *mux, uint32
         return -ENOENT;
     int video = main->t->type == PK_TRACK_VIDEO;
     /* the size from the packets the view knows: no sample read (they are those of clear
-     * output: protected audio keeps its size, protected video does not) */
+     * output: protected audio keeps its size, protected video does not, but its own
+     * counts may come with its pk_ts_saes_t) */
     uint64_t known;
     int fast = !w->buf && !(video && saes[0]) &&
                (keyframe_only ? pk_ts_keyframe_size(main, k, &known)
                               : pk_ts_segment_size(main, mux, k, &known)) == 0;
+    if (!w->buf && video && saes[0] && saes[0]->packets && !keyframe_only &&
+        (!mux || mux->ts_packets_mux)) {
+        known = (2 + (uint64_t)saes[0]->packets[k] + (mux ? mux->ts_packets_mux[k] : 0)) *
+                TS_PACKET;
+        fast = 1;
+    }
     if (fast && !saes[0] && !saes[1]) {
         wr_reserve(w, (size_t)known);
         return w->err;

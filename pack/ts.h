@@ -58,6 +58,12 @@ typedef struct pk_ts_saes {
      * encrypts every sample of the segment (and of every earlier one, in write mode, for
      * the continuity counters). Unused for audio. */
     const uint32_t *growth;
+    /* video: the TS packets of the PES of every fragment as this stream writes them
+     * ([vt->frag_count]: pk_ts_packets_saes, kept by fs/ per view and key), so the
+     * continuity counters of segment k are a prefix sum and its size (with a muxed track's
+     * ts_packets_mux) needs no sample read; NULL: a walk over the samples of fragments
+     * 0..k-1 for every segment k, and sizes by describing the segment. Unused for audio. */
+    const uint32_t *packets;
     /* video: one H.264 NAL unit nal[0..len) (from its header byte, as stored: no length
      * field, no start code) written through w in its protected form, or its size in
      * count mode; nal is not changed. 0 or a negative errno. */
@@ -97,6 +103,13 @@ int pk_ts_keyframe_range_saes(const pk_vtrack_t *vt, const pk_ts_saes_t *saes, u
  * samples only when pk_ts_packets_cheap() is false. Returns 0 or as pk_ts_segment.
  */
 int pk_ts_packets(const pk_vtrack_t *vt, int pcr, arena_t *a, uint32_t **out);
+
+/* pk_ts_packets of SAMPLE-AES video track vt under saes (as the main stream; saes->packets
+ * is not used): for saes->packets. Reads and encrypts every sample when saes->growth is
+ * NULL or the NAL lengths are not 4 bytes. Returns as pk_ts_packets, -EINVAL for an audio
+ * track or no saes. */
+int pk_ts_packets_saes(const pk_vtrack_t *vt, const pk_ts_saes_t *saes, arena_t *a,
+                       uint32_t **out);
 
 /* The packets of the first PES of every fragment of video track vt (its key frame), as
  * the main stream: out[vt->frag_count]; for vt->ts_key_packets. Returns as pk_ts_packets. */

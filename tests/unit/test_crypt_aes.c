@@ -238,6 +238,47 @@ static void test_cenc_continuity(void **state)
     assert_memory_equal(buf, orig, sizeof buf);
 }
 
+/* Ranges longer than the keystream made per call (crypt/aes.c KS_BLOCKS: 4 KiB), of odd
+ * lengths so that chunk ends, range ends and block ends all fall apart: the same bytes
+ * as plain EVP CTR over the protected ranges joined. */
+static void test_cenc_long_ranges(void **state)
+{
+    (void)state;
+    static const cr_aes_sub_t subs[] = { { 3, 5000 }, { 7, 4099 }, { 0, 1 }, { 11, 8192 },
+                                         { 2, 13 } };
+    enum { N = 3 + 5000 + 7 + 4099 + 1 + 11 + 8192 + 2 + 13, P = 5000 + 4099 + 1 + 8192 + 13 };
+    static uint8_t buf[N], orig[N], joined[P];
+    uint8_t key[16], iv16[16];
+    fill(key, 16);
+    fill(iv16, 16);
+    fill(buf, N);
+    memcpy(orig, buf, N);
+    size_t at = 0, j = 0;
+    for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++) {
+        at += subs[i].clear;
+        memcpy(joined + j, buf + at, subs[i].prot);
+        at += subs[i].prot;
+        j += subs[i].prot;
+    }
+    evp(EVP_aes_128_ctr(), 1, key, iv16, joined, P);
+    cr_aes_t *c = ctx(key, CR_AES_CTR);
+    assert_int_equal(cr_aes_cenc(c, iv16, 16, buf, N, subs, sizeof subs / sizeof subs[0]), 0);
+    at = j = 0;
+    for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++) {
+        assert_memory_equal(buf + at, orig + at, subs[i].clear);
+        at += subs[i].clear;
+        assert_memory_equal(buf + at, joined + j, subs[i].prot);
+        at += subs[i].prot;
+        j += subs[i].prot;
+    }
+    /* whole-sample, the same keystream from its start */
+    memcpy(buf, orig, N);
+    assert_int_equal(cr_aes_cenc(c, iv16, 16, buf, N, NULL, 0), 0);
+    memcpy(joined, orig, P);
+    evp(EVP_aes_128_ctr(), 1, key, iv16, joined, P);
+    assert_memory_equal(buf, joined, P);
+}
+
 /* An 8-byte IV is the high half of the counter block, the low half zero. */
 static void test_cenc_iv8_is_iv16_low_zero(void **state)
 {
@@ -329,7 +370,8 @@ static void test_cbcs_matches_model(void **state)
     static const unsigned pats[][2] = { { 1, 9 }, { 2, 8 }, { 5, 5 }, { 3, 1 }, { 0, 0 },
                                         { 1, 0 }, { 15, 15 } };
     static const uint32_t lens[] = { 0, 1, 15, 16, 17, 31, 32, 48, 159, 160, 161, 175, 176,
-                                     177, 320, 335, 336, 1000 };
+                                     177, 320, 335, 336, 1000,
+                                     1100, 2000 };  /* runs of 64+ blocks (EVP's CBC) */
     uint8_t key[16], iv[16], buf[4096], want[4096], orig[4096];
     fill(key, 16);
     fill(iv, 16);
@@ -838,6 +880,7 @@ int main(void)
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
         T(test_cenc_nist_ctr),
         T(test_cenc_nist_split_mid_block),
+        T(test_cenc_long_ranges),
         T(test_cbcs_full_nist_cbc),
         T(test_cbcs_pattern_nist),
         T(test_cbcs_restart_per_subsample),

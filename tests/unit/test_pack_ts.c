@@ -985,8 +985,9 @@ static uint8_t *saes_segment(const pk_vtrack_t *main, const pk_ts_saes_t *sm,
 /* Video: PMT stream_type 0xDB with private_data_indicator 'zavc' (and the CRC right);
  * every PES the clear one with each sample NAL unit transformed (not the AUD, not the
  * parameter sets); sizes counted == written; CCs continuous across segments; the same
- * bytes whether the growth is known or worked out; the I-frame range ends at the first
- * PES; clear packet counts the view holds are not used for the grown stream. */
+ * bytes whether the growth is known or worked out, and with the stream's own packet counts
+ * (pk_ts_packets_saes: CCs from them, no walk); the I-frame range ends at the first PES;
+ * clear packet counts the view holds are not used for the grown stream. */
 static void test_saes_video(void **state)
 {
     (void)state;
@@ -994,9 +995,9 @@ static void test_saes_video(void **state)
     static uint8_t want[1 << 16];
     make_media(4, 0);
     uint32_t *growth = fake_growth();
-    uint8_t *first[2][16] = { { NULL } };
-    size_t first_len[2][16] = { { 0 } };
-    for (int known = 0; known < 2; known++) {
+    uint8_t *first[3][16] = { { NULL } };
+    size_t first_len[3][16] = { { 0 } };
+    for (int known = 0; known < 3; known++) {
         arena_t *a = arena_new();
         pk_view_t *v = make_view(a);
         pk_vtrack_t *vt = (pk_vtrack_t *)vtrack(v, PK_TRACK_VIDEO);
@@ -1009,6 +1010,11 @@ static void test_saes_video(void **state)
         fake_t f = { 0, 0, 0 };
         pk_ts_saes_t sa = { .growth = known ? growth : NULL, .nal = fake_nal,
                             .frame = fake_frame, .ctx = &f };
+        uint32_t *pk = NULL;
+        if (known == 2) {
+            CHECK(pk_ts_packets_saes(vt, &sa, a, &pk) == 0);
+            sa.packets = pk;
+        }
         tparse_t *p = malloc(sizeof *p);
         tp_init(p);
         uint32_t seen = 0;
@@ -1019,6 +1025,8 @@ static void test_saes_video(void **state)
             tp_segment(p, ts, len);
             first[known][k] = ts;
             first_len[known][k] = len;
+            if (pk)                         /* PAT, PMT, then the PES packets */
+                CHECK(pk[k] == len / 188 - 2);
             CHECK(p->streams == 1 && p->es_pid[0] == PID_VIDEO && p->es_type[0] == 0xdb);
             CHECK(p->desc_len[0] == sizeof zavc && memcmp(p->desc[0], zavc, sizeof zavc) == 0);
             uint64_t kf;
@@ -1032,15 +1040,27 @@ static void test_saes_video(void **state)
             }
         }
         CHECK(seen == NV && f.nals > 0 && f.frames == 0);
+        if (pk && v->frag_count > 1) {  /* the counts given are those used: for the CCs */
+            size_t len;
+            uint32_t *off = arena_calloc(a, v->frag_count, sizeof *pk);
+            memcpy(off, pk, v->frag_count * sizeof *pk);
+            off[0]++;                   /* segment 1's size stays, its CCs move by one */
+            sa.packets = off;
+            uint8_t *ts = saes_segment(vt, &sa, NULL, NULL, 1, &len);
+            CHECK(len == first_len[2][1] && memcmp(ts, first[2][1], len) != 0);
+            free(ts);
+        }
         tp_free(p);
         free(p);
         arena_free(a);
     }
     for (uint32_t k = 0; k < 16 && first[0][k]; k++) {
-        CHECK(first_len[0][k] == first_len[1][k]);
-        CHECK(memcmp(first[0][k], first[1][k], first_len[0][k]) == 0);
+        for (int known = 1; known < 3; known++) {
+            CHECK(first_len[0][k] == first_len[known][k]);
+            CHECK(memcmp(first[0][k], first[known][k], first_len[0][k]) == 0);
+            free(first[known][k]);
+        }
         free(first[0][k]);
-        free(first[1][k]);
     }
     uint32_t grew = 0;
     for (uint32_t i = 0; i < NV; i++)
