@@ -101,7 +101,7 @@ fixtures:
 
 # `make check`: install what is missing, build with sanitizers, run every suite.
 check: deps
-	@$(MAKE) --no-print-directory -j$$(nproc) $(UNIT_BINS) $(ASAN)/ismfs
+	@$(MAKE) --no-print-directory -j$$(nproc) $(UNIT_BINS) $(ASAN)/ismfs $(FUZZ_REPLAY)
 	@tests/make-fixtures.sh
 	@ISMFS=$(ASAN)/ismfs tests/run.sh $(UNIT_BINS)
 
@@ -132,6 +132,65 @@ $(HTTP_PASS): $(REL)/bench/http_pass.o
 bench: deps $(REL)/ismfs $(PACK_BENCH) $(HTTP_PASS)
 	@tests/make-fixtures.sh --long
 	@ISMFS=$(REL)/ismfs PACK_BENCH=$(PACK_BENCH) HTTP_PASS=$(HTTP_PASS) bench/run.sh
+
+# ---- fuzzing: `make fuzz` (tests/fuzz/README.md); never part of `make check` ----
+# FUZZ_SECONDS  how long `make fuzz` runs each target (default 60)
+# FUZZ_TARGETS  which targets (default all: mp4 ism path filters cpix writers)
+# FUZZ_CC       the libFuzzer compiler (Debian clang; `scripts/deps.sh fuzz` installs it)
+# Targets are tests/fuzz/fuzz_<name>.c. `make fuzz` builds them with clang and
+# -fsanitize=fuzzer,address,undefined into $(BUILD)/fuzz/ and runs each in turn
+# (tests/fuzz/run.sh). The same sources, linked with gcc, ASan+UBSan and
+# tests/fuzz/replay_main.c instead of libFuzzer ($(ASAN)/fuzz/fuzz_<name>), replay the
+# committed corpus and regression inputs in `make check` (tests/integration/fuzz_replay.sh).
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_TARGETS ?= $(FUZZ_NAMES)
+FUZZ         := $(BUILD)/fuzz
+# what the targets link: the library modules and the fs/ files they reach (an archive, so
+# each links only what it uses), never main.c or the FUSE glue
+FUZZ_LIB_SRC := $(LIB_SRC) $(filter-out fs/main.c fs/mount.c,$(FS_SRC))
+# clang's warnings differ from gcc's: the gcc build is the one that holds -Werror
+FUZZ_CFLAGS  := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+                -fno-sanitize-recover=all $(STD) -Wall -Wextra $(PKGCF) -I. -MMD -MP
+FUZZ_BINS    := $(patsubst %,$(FUZZ)/fuzz_%,$(FUZZ_TARGETS))
+FUZZ_REPLAY  := $(patsubst %,$(ASAN)/fuzz/fuzz_%,$(FUZZ_NAMES))
+
+.PHONY: fuzz fuzz-build fuzz-replay fuzz-deps
+# (objects of the targets are kept: make would delete them as intermediates)
+.SECONDARY: $(patsubst %,$(ASAN)/tests/fuzz/%.o,replay_main $(FUZZ_NAMES:%=fuzz_%)) \
+            $(patsubst %,$(FUZZ)/obj/tests/fuzz/fuzz_%.o,$(FUZZ_NAMES))
+fuzz-deps:
+	@[ -n "$(NODEPS)" ] || scripts/deps.sh fuzz
+
+$(FUZZ)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	@echo "  CC fuzz $<"
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ)/libismfs.a: $(patsubst %.c,$(FUZZ)/obj/%.o,$(FUZZ_LIB_SRC))
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(FUZZ)/fuzz_%: $(FUZZ)/obj/tests/fuzz/fuzz_%.o $(FUZZ)/libismfs.a
+	@echo "  LD fuzz $@"
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $^ $(PKGLIBS)
+
+$(ASAN)/fuzz/libismfs.a: $(patsubst %.c,$(ASAN)/%.o,$(FUZZ_LIB_SRC))
+	@mkdir -p $(@D)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(ASAN)/fuzz/fuzz_%: $(ASAN)/tests/fuzz/fuzz_%.o $(ASAN)/tests/fuzz/replay_main.o \
+        $(ASAN)/fuzz/libismfs.a
+	@echo "  LD asan $@"
+	$(Q)$(CC) $(TCFLAGS) -o $@ $^ $(PKGLIBS)
+
+fuzz-build: fuzz-deps
+	@$(MAKE) --no-print-directory -j2 $(FUZZ_BINS)
+
+fuzz-replay: $(FUZZ_REPLAY)
+
+fuzz: fuzz-build
+	@FUZZ_DIR=$(FUZZ) FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh $(FUZZ_TARGETS)
 
 install: ismfs
 	install -D -m 755 ismfs $(DESTDIR)$(PREFIX)/bin/ismfs

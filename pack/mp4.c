@@ -26,6 +26,15 @@
 /* The deepest path the reader descends: moov/trak/mdia/minf/stbl/stsd/<entry>. */
 #define MAX_DEPTH 8
 
+/*
+ * Largest decode time, edit-list media_time and empty edit the reader accepts (ticks of the
+ * track's timescale; 2^60 is 3 600 years at 10 MHz, where live encoders' epoch-based tfdt
+ * are near 2^54). The model then computes presentation times (pack/media.c:
+ * dts - media_time + empty_edit + cto, in int64) and output times without overflow: a
+ * tfdt of 2^63 from a fuzzed file overflowed pk_track_pts (tests/fuzz/regress/mp4).
+ */
+#define MAX_TIME (1ull << 60)
+
 /* 14496-12 8.8.7.1 tf_flags */
 #define TFHD_BASE_DATA_OFFSET   0x000001u
 #define TFHD_SDI                0x000002u
@@ -392,7 +401,7 @@ static int parse_elst(ctx_t *c, const box_t *b, pk_track_t *t)
             empty += segment;
             continue;
         }
-        if (media_time < 0)
+        if (media_time < 0 || (uint64_t)media_time >= MAX_TIME)
             return bad(c, b, "edit %u: media_time %" PRId64, i + 1, media_time);
         t->media_time = (uint64_t)media_time;
         if (i + 1 < n)
@@ -402,7 +411,10 @@ static int parse_elst(ctx_t *c, const box_t *b, pk_track_t *t)
     }
     /* rounded to nearest, as FFmpeg's av_rescale does, so pts agree with ffprobe */
     empty = (empty * t->timescale + c->m->movie_timescale / 2) / c->m->movie_timescale;
-    t->empty_edit = empty > UINT64_MAX ? UINT64_MAX : (uint64_t)empty;
+    if (empty >= MAX_TIME)
+        return bad(c, b, "empty edits of %" PRIu64 " ticks", empty > UINT64_MAX ? UINT64_MAX
+                   : (uint64_t)empty);
+    t->empty_edit = (uint64_t)empty;
     return 0;
 }
 
@@ -590,6 +602,8 @@ static int build_runs(ctx_t *c, const stbl_t *s, pk_track_t *t)
             out[r++] = (pk_run_t){ .dts = dts, .first = first, .count = count, .delta = delta };
         }
         first += count;
+        if ((uint64_t)count * delta >= MAX_TIME - dts)    /* see MAX_TIME; dts < MAX_TIME */
+            return bad(c, &s->stts, "entry %u: decode time past %llu", e + 1, MAX_TIME);
         dts += (uint64_t)count * delta;
     }
     t->runs = out;
@@ -1036,6 +1050,8 @@ static int scan_trun(ctx_t *c, const box_t *b, trak_t *k, const defaults_t *d, u
         t += duration;
         ty->next_dts = t;
         p += size;
+        if (t >= MAX_TIME)                      /* t < 2^60 + 2^32: no wrap */
+            return bad(c, b, "sample %u ends at decode time %" PRIu64, i + 1, t);
     }
     *pos = p;
     *dts = t;
@@ -1096,6 +1112,8 @@ static int scan_traf(ctx_t *c, const box_t *traf, uint64_t moof_off, uint64_t *d
         dts = v == 1 ? rd_u64(&h) : rd_u32(&h);
         if (h.err)
             return bad_short(c, &tfdt);
+        if (dts >= MAX_TIME)
+            return bad(c, &tfdt, "baseMediaDecodeTime %" PRIu64, dts);
     }
     uint64_t pos = base;
     r = traf->body;
