@@ -365,7 +365,7 @@ static void obj_put(fs_req_t *req, const char *key, fs_object_t *out)
 }
 
 /*
- * The object cache key of a manifest or playlist: the segment key's parts (obj_key), the
+ * The object cache key of a manifest or playlist: the segment key (obj_key), the
  * options that reach manifest text (key_uri=, playready_la_url=), the filter files the
  * request consulted (req->deps) and every part of the name that selects the text.
  */
@@ -378,13 +378,10 @@ static const char *man_key(fs_req_t *req, const asset_t *as, const fs_path_t *p,
     opts = fs_hash(opts, "|", 1);
     if (o->playready_la_url)
         opts = fs_hash(opts, o->playready_la_url, strlen(o->playready_la_url));
-    const char *s = arena_printf(req->arena, "man|%s|%s|%016" PRIx64 "|%016" PRIx64 "|%u|%016"
-                                 PRIx64 "|%016" PRIx64 "|%d|%d|%d|%" PRId64 "|%s|%u|%d|%s|%d|",
-                                 req->ctx->build, as->ism, as->version,
-                                 as->prot ? fs_keys_version(as->prot) : 0, o->fragment_ms, opts,
-                                 req->deps, (int)p->kind, (int)p->format, (int)p->encryption,
-                                 scheme, p->track, p->bitrate, p->keyframes, p->audiotrack,
-                                 p->audio_only_false);
+    const char *s = obj_key(req, as, p, scheme);
+    if (s)
+        s = arena_printf(req->arena, "man|%s|%016" PRIx64 "|%016" PRIx64 "|%d|%d|%d|", s, opts,
+                         req->deps, (int)p->kind, p->keyframes, p->audio_only_false);
     for (uint32_t i = 0; s && i < p->filter_count; i++)
         s = arena_printf(req->arena, "%s%s;", s, p->filters[i]);
     return s;
