@@ -55,7 +55,7 @@ static int make_entry(fuzz_in_t *in, arena_t *a, pk_track_t *t, uint32_t fourcc,
     }
     case FOURCC('h','v','c','1'):
     case FOURCC('h','e','v','1'):
-        return fuzz_entry(a, t, fourcc, fuzz_hvcc, sizeof fuzz_hvcc);
+        return fuzz_entry(a, t, fourcc, x265_hvcc, sizeof x265_hvcc);
     case FOURCC('a','c','-','3'):
         return fuzz_entry(a, t, fourcc, fuzz_dac3, sizeof fuzz_dac3);
     case FOURCC('e','c','-','3'):
