@@ -98,6 +98,17 @@ else
     echo "# promtool not available: checked with tests/lib/prom_check.py only"
 fi
 
+# ---- ls -l of a directory: the attributes come with the listing (READDIRPLUS with timeouts),
+# not from one lookup per name after it (libfuse 3.14 without offsets did that)
+Q=$(cd "$MNT" && ls -d "$A"/QualityLevels\(*\) | head -1)
+n=$(ls "$MNT/$Q" | wc -l)
+snap before
+ls -l "$MNT/$Q" >/dev/null
+settle
+snap after
+expect "ls -l of $Q ($n entries): getattr calls (the listing brings the sizes)" \
+    "$(delta ismfs_lookups_total)" lt $(( n / 4 + 3 ))
+
 # ---- restart over the same cache -----------------------------------------------------------------
 unmount "$MNT"
 mount_fg "$SRC" "$MNT" "cache=$CACHE" || exit 1
