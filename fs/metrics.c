@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ctx.h"
@@ -201,11 +202,17 @@ int fs_metrics_render(fs_ctx_t *ctx, char **out, size_t *len)
 
 int fs_metrics_health(fs_ctx_t *ctx, char **out, size_t *len)
 {
-    /* open SRC for real: a network mount that went away fails here, not in fstat */
+    /* open SRC for real: a network mount that went away (ENOTCONN from a dead FUSE
+     * storage mount, ESTALE from NFS) fails here, not in an fstat of the fd held since
+     * mount time; a SRC that was removed opens but has no links left */
+    struct stat st;
     int fd = openat(ctx->src_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
         return -EIO;
+    int gone = fstat(fd, &st) < 0 || st.st_nlink == 0;
     close(fd);
+    if (gone)
+        return -EIO;
     ix_counters_t c;
     int up = ctx->ix && ix_counters(ctx->ix, &c) == 0;
     char *s = NULL;

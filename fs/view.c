@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -725,33 +726,30 @@ static int emit(fs_req_t *req, const asset_t *as, const fs_path_t *p0, fs_view_e
     return 0;
 }
 
-static int list_asset(fs_req_t *req, const char *ism, fs_view_entry_fn fn, void *ctx)
+static int list_asset(fs_req_t *req, const asset_t *as, fs_view_entry_fn fn, void *ctx)
 {
     static const fs_format_t manifests[] = {
         FS_FMT_SMOOTH, FS_FMT_MPD_CSF, FS_FMT_MPD_CMAF, FS_FMT_HLS_V4, FS_FMT_HLS_V3,
         FS_FMT_HLS_CMAF,
     };
-    asset_t as;
     int rc, stop = 0;
-    if ((rc = open_asset(req, ism, &as)) < 0)
-        return rc;
     for (size_t i = 0; i < sizeof manifests / sizeof *manifests && !stop; i++) {
         fs_path_t p = { .kind = FS_REQ_MANIFEST, .format = manifests[i] };
-        if ((rc = emit(req, &as, &p, fn, ctx, &stop)) < 0)
+        if ((rc = emit(req, as, &p, fn, ctx, &stop)) < 0)
             return rc;
     }
-    for (uint32_t i = 0; i < as.view->track_count && !stop; i++) {
-        uint32_t b = as.view->tracks[i].at->bitrate, seen = 0;
+    for (uint32_t i = 0; i < as->view->track_count && !stop; i++) {
+        uint32_t b = as->view->tracks[i].at->bitrate, seen = 0;
         for (uint32_t j = 0; j < i; j++)
-            seen |= as.view->tracks[j].at->bitrate == b;
+            seen |= as->view->tracks[j].at->bitrate == b;
         fs_path_t p = { .kind = FS_REQ_QUALITY_DIR, .bitrate = b };
-        if (!seen && (rc = emit(req, &as, &p, fn, ctx, &stop)) < 0)
+        if (!seen && (rc = emit(req, as, &p, fn, ctx, &stop)) < 0)
             return rc;
     }
     return 0;
 }
 
-static int list_quality(fs_req_t *req, const char *ism, uint32_t bitrate, fs_view_entry_fn fn,
+static int list_quality(fs_req_t *req, const asset_t *as, uint32_t bitrate, fs_view_entry_fn fn,
                         void *ctx)
 {
     static const struct { fs_req_kind_t kind; fs_format_t fmt; int keyframes; } kinds[] = {
@@ -762,11 +760,8 @@ static int list_quality(fs_req_t *req, const char *ism, uint32_t bitrate, fs_vie
     static const fs_format_t frag_formats[] = {
         FS_FMT_CMAF, FS_FMT_SMOOTH, FS_FMT_HLS_V4, FS_FMT_HLS_V3,
     };
-    asset_t as;
     int rc, stop = 0;
-    if ((rc = open_asset(req, ism, &as)) < 0)
-        return rc;
-    const pk_view_t *v = as.view;
+    const pk_view_t *v = as->view;
     for (uint32_t i = 0; i < v->track_count && !stop; i++) {
         const pk_vtrack_t *vt = &v->tracks[i];
         if (vt->at->bitrate != bitrate)
@@ -782,15 +777,15 @@ static int list_quality(fs_req_t *req, const char *ism, uint32_t bitrate, fs_vie
             p.format = kinds[k].fmt;
             p.keyframes = kinds[k].keyframes;
             p.audiotrack[0] = '\0';
-            if (p.format == FS_FMT_HLS_V3 && video && as.default_audio)
-                snprintf(p.audiotrack, sizeof p.audiotrack, "%s", as.default_audio->at->name);
-            if ((rc = emit(req, &as, &p, fn, ctx, &stop)) < 0)
+            if (p.format == FS_FMT_HLS_V3 && video && as->default_audio)
+                snprintf(p.audiotrack, sizeof p.audiotrack, "%s", as->default_audio->at->name);
+            if ((rc = emit(req, as, &p, fn, ctx, &stop)) < 0)
                 return rc;
         }
         p = (fs_path_t){ .kind = FS_REQ_FRAGMENT, .format = FS_FMT_CMAF, .init = 1,
                          .bitrate = bitrate };
         snprintf(p.track, sizeof p.track, "%s", vt->at->name);
-        if (!stop && (rc = emit(req, &as, &p, fn, ctx, &stop)) < 0)
+        if (!stop && (rc = emit(req, as, &p, fn, ctx, &stop)) < 0)
             return rc;
         p.init = 0;
         for (uint32_t f = v->frag_begin; f < v->frag_end && !stop; f++) {
@@ -803,16 +798,120 @@ static int list_quality(fs_req_t *req, const char *ism, uint32_t bitrate, fs_vie
                 if (p.format == FS_FMT_HLS_V3) {
                     if (!video && v->tracks[v->ref].t->type == PK_TRACK_VIDEO)
                         continue;
-                    if (video && as.default_audio)
+                    if (video && as->default_audio)
                         snprintf(p.audiotrack, sizeof p.audiotrack, "%s",
-                                 as.default_audio->at->name);
+                                 as->default_audio->at->name);
                 }
-                if ((rc = emit(req, &as, &p, fn, ctx, &stop)) < 0)
+                if ((rc = emit(req, as, &p, fn, ctx, &stop)) < 0)
                     return rc;
             }
         }
     }
     return 0;
+}
+
+/*
+ * A listing kept in the object cache: records of { u64 size, u8 is_dir, u16 name length,
+ * name }, big-endian. Only sizes and names are kept: every entry's mtime is req->newest,
+ * which the asset (and its CPIX) set, and those are in the key.
+ */
+typedef struct {
+    fs_view_entry_fn fn;        /* the caller's */
+    void *ctx;
+    uint8_t *buf;               /* records so far (malloc) */
+    size_t len, cap;
+    int stopped, err;
+} rec_t;
+
+static int record(void *c, const char *name, const fs_object_t *obj)
+{
+    rec_t *r = c;
+    size_t n = strlen(name);
+    if (!r->err && r->len + 11 + n > r->cap) {
+        size_t cap = r->cap ? 2 * r->cap : 64 << 10;
+        uint8_t *b;
+        while (cap < r->len + 11 + n)
+            cap *= 2;
+        if (n > UINT16_MAX || !(b = realloc(r->buf, cap)))
+            r->err = -ENOMEM;   /* the listing goes on, it is only not kept */
+        else
+            r->buf = b, r->cap = cap;
+    }
+    if (!r->err) {
+        wr_t w = wr_init(r->buf + r->len, r->cap - r->len);
+        wr_u64(&w, obj->size);
+        wr_u8(&w, obj->is_dir ? 1 : 0);
+        wr_u16(&w, (uint16_t)n);
+        wr_bytes(&w, name, n);
+        r->len += w.pos;
+    }
+    return r->stopped = r->fn(r->ctx, name, obj);
+}
+
+/* Replays a kept listing. Returns 0, or -EBADMSG for a blob that does not parse (nothing
+ * is passed to fn before the whole blob has been checked). */
+static int replay(fs_req_t *req, const uint8_t *blob, size_t len, fs_view_entry_fn fn, void *ctx)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        rd_t r = rd_init(blob, len);
+        char name[FS_NAME_MAX * 2 + 128];
+        while (rd_left(&r) && !r.err) {
+            fs_object_t obj = { .mtime = req->newest };
+            obj.size = rd_u64(&r);
+            obj.is_dir = rd_u8(&r);
+            uint16_t n = rd_u16(&r);
+            if (n >= sizeof name || n > rd_left(&r) || obj.is_dir > 1)
+                return -EBADMSG;
+            rd_bytes(&r, name, n);
+            name[n] = '\0';
+            if (pass == 1 && !r.err && fn(ctx, name, &obj))
+                return 0;
+        }
+        if (r.err)
+            return -EBADMSG;
+    }
+    return 0;
+}
+
+/*
+ * Lists an asset directory (p->kind 0) or a QualityLevels directory: from the object cache
+ * when listed before, else listed and kept. A 2-hour QualityLevels directory has 14 400
+ * names whose sizes come from walking every sample table (400 ms), a kept one replays in a
+ * few. The key is a manifest's (every source, option and CPIX) plus allow_clear, which
+ * decides which names exist.
+ */
+static int cached_list(fs_req_t *req, const asset_t *as, const fs_path_t *p,
+                       fs_view_entry_fn fn, void *ctx)
+{
+    const char *key = NULL;
+    const void *blob;
+    size_t len;
+    int rc;
+    if (req->ctx->ix && !req->ctx->opt.no_objects) {
+        const char *mk = man_key(req, as, p, 0);
+        if (!mk || !(key = arena_printf(req->arena, "dir|%d|%s", req->ctx->opt.allow_clear,
+                                        mk)))
+            return -ENOMEM;
+        if ((req->rd || ix_read_begin(req->ctx->ix, &req->rd) == 0) &&
+            ix_obj_get(req->rd, key, &blob, &len) == 0) {
+            if ((rc = replay(req, blob, len, fn, ctx)) == 0) {
+                atomic_fetch_add_explicit(&req->ctx->metrics.obj_hits, 1,
+                                          memory_order_relaxed);
+                return 0;
+            }
+            PK_ERROR("%s: a kept listing does not parse (%zu bytes): listing anew", as->ism,
+                     len);
+        }
+    }
+    rec_t r = { .fn = fn, .ctx = ctx };
+    rc = p->kind ? list_quality(req, as, p->bitrate, key ? record : fn, key ? (void *)&r : ctx)
+                 : list_asset(req, as, key ? record : fn, key ? (void *)&r : ctx);
+    if (rc == 0 && key && !r.stopped && !r.err && r.len <= FS_OBJ_MAX) {
+        (void)ix_obj_put(req->ctx->ix, key, r.buf, r.len);      /* full: only costs speed */
+        atomic_fetch_add_explicit(&req->ctx->metrics.obj_made, 1, memory_order_relaxed);
+    }
+    free(r.buf);
+    return rc;
 }
 
 static int list_real(fs_req_t *req, const char *rel, fs_view_entry_fn fn, void *ctx)
@@ -847,6 +946,7 @@ static int list_real(fs_req_t *req, const char *rel, fs_view_entry_fn fn, void *
 
 int fs_view_list(fs_req_t *req, const char *vpath, fs_view_entry_fn fn, void *ctx)
 {
+    asset_t as;
     char *ism;
     const char *inner;
     fs_path_t p;
@@ -861,9 +961,10 @@ int fs_view_list(fs_req_t *req, const char *vpath, fs_view_entry_fn fn, void *ct
         return rc;
     if (rc == 0)
         return list_real(req, vpath, fn, ctx);
-    if (!*inner)
-        return list_asset(req, ism, fn, ctx);
-    if (fs_path_parse(inner, &p) < 0 || p.kind != FS_REQ_QUALITY_DIR)
+    memset(&p, 0, sizeof p);   /* kind 0: the asset directory itself */
+    if (*inner && (fs_path_parse(inner, &p) < 0 || p.kind != FS_REQ_QUALITY_DIR))
         return -ENOTDIR;
-    return list_quality(req, ism, p.bitrate, fn, ctx);
+    if ((rc = open_asset(req, ism, &as)) < 0)
+        return rc;
+    return cached_list(req, &as, &p, fn, ctx);
 }

@@ -109,12 +109,28 @@ snap after
 expect "ls -l of $Q ($n entries): getattr calls (the listing brings the sizes)" \
     "$(delta ismfs_lookups_total)" lt $(( n / 4 + 3 ))
 
+# every size the listing gave is the number of bytes a read gives
+bad=0
+while read -r size name; do
+    [ "$(wc -c <"$MNT/$Q/$name")" = "$size" ] || { bad=1; not_ok "$Q/$name: listed $size bytes, read $(wc -c <"$MNT/$Q/$name")"; }
+done < <(find "$MNT/$Q" -maxdepth 1 -type f -printf '%s %f\n' | sort -k2)
+[ "$bad" = 0 ] && ok "every size in the listing of $Q is the size read"
+find "$MNT/$Q" -maxdepth 1 -printf '%s %TY-%Tm-%Td %TT %y %f\n' | sort -k5 >"$TMP/list.1"
+
 # ---- restart over the same cache -----------------------------------------------------------------
 unmount "$MNT"
 mount_fg "$SRC" "$MNT" "cache=$CACHE" || exit 1
 cat "$MNT/$DASH" >"$TMP/dash.2"
 cat "$MNT/$TS" >"$TMP/ts.2"
 snap restart
+find "$MNT/$Q" -maxdepth 1 -printf '%s %TY-%Tm-%Td %TT %y %f\n' | sort -k5 >"$TMP/list.2"
+settle
+snap relisted
+cmp -s "$TMP/list.1" "$TMP/list.2" && ok "after a remount $Q lists the same names, sizes and mtimes" ||
+    not_ok "after a remount the listing of $Q changed: $(diff "$TMP/list.1" "$TMP/list.2" | head -5)"
+expect "after a remount the listing of $Q came from the object cache (hit)" \
+    "$(( $(val relisted 'ismfs_objects_total{result="hit"}') - $(val restart 'ismfs_objects_total{result="hit"}') ))" eq 1
+expect "after a remount the listing generated nothing" "$(val relisted 'ismfs_objects_total{result="generated"}')" eq 0
 cmp -s "$TMP/dash.want" "$TMP/dash.2" && cmp -s "$TMP/ts.1" "$TMP/ts.2" &&
     ok "after a remount the manifest and the TS segment have the same bytes" ||
     not_ok "after a remount the manifest or the TS segment changed"
@@ -144,6 +160,36 @@ out=$("$ISMFS" "$SRC" "$TMP/mnt2" -o "log=$TMP/no/such/dir/x.log" 2>&1); rc=$?
     ok "log= in a missing directory: exit 2 and a clear message" ||
     not_ok "log= in a missing directory: exit $rc: $out"
 is_mounted "$TMP/mnt2" && fusermount3 -u "$TMP/mnt2"
+
+# ---- health when SRC goes away ---------------------------------------------------------------
+# Storage that is itself a FUSE mount (blobfuse2, s3fs, rclone) whose daemon dies answers
+# ENOTCONN: here the storage is a second ismfs (passthrough of a plain folder), killed.
+PLAIN=$TMP/plain INNER=$TMP/inner OUTER=$TMP/outer
+mkdir -p "$PLAIN" && cp -p "$FIX/muxed.mp4" "$PLAIN/"
+mount_fg "$PLAIN" "$INNER" "cache=$TMP/cache-inner" && mount_fg "$INNER" "$OUTER" "cache=$TMP/cache-outer" ||
+    bail "cannot mount ismfs over ismfs"
+[ "$(head -1 "$OUTER/.ismfs/health")" = ok ] && ok "health over a FUSE storage mount: ok" ||
+    not_ok "health over a FUSE storage mount: $(head -c 200 "$OUTER/.ismfs/health")"
+p=$(daemon_pid "$INNER") && kill -9 "$p" || not_ok "no ismfs process serves $INNER"
+wait "${MPID[$INNER]}" 2>/dev/null; unset "MPID[$INNER]"
+sleep 2.5       # the health rendering is shared for up to 2 s
+out=$(cat "$OUTER/.ismfs/health" 2>&1) && not_ok "health after the storage mount died: '$out'" ||
+    { [[ "$out" == *"Input/output error"* ]] && ok "health after the storage mount died: EIO" ||
+      not_ok "health after the storage mount died: $out"; }
+grep -q '^ismfs_uptime_seconds ' "$OUTER/.ismfs/metrics" && ok "the daemon still answers (metrics) with its storage gone" ||
+    not_ok "no metrics after the storage mount died"
+unmount "$OUTER" || not_ok "unmount over a dead storage mount"
+fusermount3 -u "$INNER" 2>/dev/null || fusermount3 -uz "$INNER" 2>/dev/null
+# SRC removed while mounted
+mkdir -p "$TMP/gone" && cp -p "$FIX/muxed.mp4" "$TMP/gone/"
+mount_fg "$TMP/gone" "$OUTER" "cache=$TMP/cache-outer" || exit 1
+[ "$(head -1 "$OUTER/.ismfs/health")" = ok ] || not_ok "health before SRC was removed"
+rm -rf "$TMP/gone"
+sleep 2.5
+out=$(cat "$OUTER/.ismfs/health" 2>&1) && not_ok "health says ok with SRC removed: '$out'" ||
+    { [[ "$out" == *"Input/output error"* ]] && ok "health with SRC removed: EIO" ||
+      not_ok "health with SRC removed: $out"; }
+unmount "$OUTER"
 
 # ---- through nginx (examples/nginx.conf) ---------------------------------------------------------
 if [ -x "$NGINX" ]; then
