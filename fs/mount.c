@@ -139,9 +139,14 @@ static int kernel_err(int rc)
  * whose plan is the old version's) reopens it instead of sending old bytes under the new
  * size. Directories keep one number per path.
  */
-static ino_t version_ino(const char *dir, const char *name, const fs_object_t *o)
+static uint64_t dir_hash(const char *dir)
 {
-    uint64_t h = fs_hash(FS_HASH_INIT, dir, strlen(dir));
+    return fs_hash(FS_HASH_INIT, dir, strlen(dir));
+}
+
+/* h: dir_hash() of the directory holding name, or of the path itself (name NULL) */
+static ino_t version_ino(uint64_t h, const char *dir, const char *name, const fs_object_t *o)
+{
     if (name) {                 /* the same bytes as the path getattr gets: "dir/name" */
         if (*dir)
             h = fs_hash(h, "/", 1);
@@ -350,7 +355,7 @@ static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *
     }
     if (rc == 0) {
         fill_stat(m, &o, st);
-        st->st_ino = version_ino(rel(path), NULL, &o);
+        st->st_ino = version_ino(dir_hash(rel(path)), rel(path), NULL, &o);
     }
     log_request("getattr", path, kernel_err(rc), rc == 0 ? o.size : 0, t0);
     return answer(m, rc);
@@ -366,6 +371,7 @@ static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *
 typedef struct {
     mount_t *m;
     const char *dir;            /* the listed directory, below the root */
+    uint64_t dir_hash;          /* dir_hash(dir): the start of every entry's inode number */
     arena_t *arena;             /* names */
     char **names;               /* [count]: ".", "..", then the view's names */
     struct stat *st;            /* [count] */
@@ -402,7 +408,7 @@ static int add_entry(void *p, const char *name, const fs_object_t *obj)
     list_t *l = p;
     struct stat st;
     fill_stat(l->m, obj, &st);
-    st.st_ino = version_ino(l->dir, name, obj);
+    st.st_ino = version_ino(l->dir_hash, l->dir, name, obj);
     if (add_name(l, name, &st)) {
         l->err = -ENOMEM;
         return 1;
@@ -427,6 +433,7 @@ static int list_make(mount_t *m, list_t *l)
     fs_object_t o;
     int rc, in = internal(l->dir);
 
+    l->dir_hash = dir_hash(l->dir);
     if (add_name(l, ".", NULL) || add_name(l, "..", NULL))
         return -ENOMEM;
     if (in != IN_NONE) {
