@@ -214,6 +214,17 @@ out:
     return rc < 0 ? 1 : 0;
 }
 
+/* The reason cat and ls print for rc: what the mount would answer (fs/mount.c kernel_err),
+ * with a path that leaves SRC said as such rather than as "cross-device link". */
+static const char *why(int rc)
+{
+    switch (rc) {
+    case -EBADMSG: case -ENOTSUP: case -EFBIG: return strerror(EIO);
+    case -EXDEV: case -ELOOP: return "No such file or directory (the path leaves SRC)";
+    }
+    return strerror(-rc);
+}
+
 /* Opens SRC for cat/ls; prints the reason on failure. */
 static int open_src(cli_t *c, const char *src, fs_ctx_t *ctx)
 {
@@ -282,7 +293,7 @@ static int cmd_cat(cli_t *c)
     if (fflush(stdout) != 0 && rc == 0)
         rc = -errno;
     if (rc < 0)
-        fprintf(stderr, "ismfs: %s: %s\n", c->args[2], strerror(rc == -EBADMSG ? EIO : -rc));
+        fprintf(stderr, "ismfs: %s: %s\n", c->args[2], why(rc));
     free(vpath);
     return rc < 0 ? 1 : 0;
 }
@@ -320,8 +331,7 @@ static int cmd_ls(cli_t *c)
     }
     fs_ctx_close(&ctx);
     if (rc < 0)
-        fprintf(stderr, "ismfs: %s: %s\n", *vpath ? vpath : c->args[1],
-                strerror(rc == -EBADMSG ? EIO : -rc));
+        fprintf(stderr, "ismfs: %s: %s\n", *vpath ? vpath : c->args[1], why(rc));
     free(vpath);
     return rc < 0 ? 1 : 0;
 }

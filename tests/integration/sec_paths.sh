@@ -192,6 +192,11 @@ for n in .. ../outside ladder/../.. ../keys; do
     if out=$(ism ls "$SRC" "$n" 2>&1); then not_ok "ismfs ls '$n' listed: $(head -c 80 <<<"$out" | tr '\n' ' ')"
     else ok "ismfs ls '$n' fails"; fi
 done
+# the reason given is the mount's (no such file), not the kernel's word for an escape
+out=$(ism cat "$SRC" ../outside/secret.txt 2>&1)
+[[ "$out" == *"No such file or directory (the path leaves SRC)"* ]] &&
+    ok "ismfs cat of a path leaving SRC: says it leaves SRC" ||
+    not_ok "ismfs cat of a path leaving SRC: '$out'"
 r=$(python3 - "$MNT" <<'EOF'
 import os, sys
 m = sys.argv[1]
