@@ -1,5 +1,6 @@
 #include "source.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -59,15 +60,35 @@ static int check_same(const struct fd_source *s, uint64_t off)
     return -EIO;
 }
 
-/*
- * The bytes are checked after they are read: a write or truncation during the pread changes
- * the mtime or size, so bytes of two versions are never passed on as one (DESIGN §2: no
- * stale byte). A file replaced by rename keeps its old inode open here: that version is
- * read whole, as it should be.
- */
-static int fd_read(void *ctx, void *buf, size_t len, uint64_t off)
+/* The innermost deferred scope of this thread (fs/source.h fs_source_defer_begin), or NULL:
+ * per thread, as sources are shared by the requests on other threads (the asset cache). */
+static _Thread_local fs_source_defer_t *deferring;
+
+/* Notes a read of s at off in this thread's scope: 1 when its check waits for the end of
+ * the scope, 0 when it must be checked now (no scope, or one full of other sources). */
+static int defer(const struct fd_source *s, uint64_t off)
 {
-    const struct fd_source *s = ctx;
+    fs_source_defer_t *d = deferring;
+    if (!d)
+        return 0;
+    for (unsigned i = 0; i < d->count; i++) {
+        if (d->read[i] == s) {
+            d->last[i] = off;
+            return 1;
+        }
+    }
+    if (d->count == FS_SOURCE_DEFER_MAX)
+        return 0;
+    d->last[d->count] = off;
+    d->read[d->count++] = s;
+    return 1;
+}
+
+/* Exactly len bytes at off: 0, a negative errno (logged), -EBADMSG for a file shorter than
+ * its boxes say, or -EIO when it is shorter because it changed (checked at once: the
+ * caller's error then names the real cause). */
+static int read_all(const struct fd_source *s, void *buf, size_t len, uint64_t off)
+{
     size_t done = 0;
     while (done < len) {
         ssize_t n = pread(s->fd, (char *)buf + done, len - done, (off_t)(off + done));
@@ -83,7 +104,42 @@ static int fd_read(void *ctx, void *buf, size_t len, uint64_t off)
                                                  : -EBADMSG;   /* shorter than its boxes say */
         done += (size_t)n;
     }
+    return 0;
+}
+
+/*
+ * The bytes are checked after they are read: a write or truncation during the pread changes
+ * the mtime or size, so bytes of two versions are never passed on as one (DESIGN §2: no
+ * stale byte). In a deferred scope the check waits for its end (fs_source_defer_end), which
+ * is as strong (fs/source.h). A file replaced by rename keeps its old inode open here: that
+ * version is read whole, as it should be.
+ */
+static int fd_read(void *ctx, void *buf, size_t len, uint64_t off)
+{
+    const struct fd_source *s = ctx;
+    int rc = read_all(s, buf, len, off);
+    if (rc < 0 || defer(s, off))
+        return rc;
     return check_same(s, off);
+}
+
+void fs_source_defer_begin(fs_source_defer_t *d)
+{
+    d->outer = deferring;
+    d->count = 0;
+    deferring = d;
+}
+
+int fs_source_defer_end(fs_source_defer_t *d, int rc)
+{
+    assert(deferring == d);     /* scopes pair on one thread, innermost first */
+    deferring = d->outer;
+    for (unsigned i = 0; i < d->count; i++) {
+        int c = check_same(d->read[i], d->last[i]);
+        if (c < 0)
+            return c;
+    }
+    return rc;
 }
 
 int fs_source_check(const pk_source_t *src)
@@ -208,7 +264,10 @@ int fs_read_small(fs_req_t *req, const char *rel, size_t max, char **data, size_
     char *buf = arena_alloc(req->arena, (size_t)src.size + 1);
     if (!buf)
         return -ENOMEM;
-    if ((rc = src.read(src.ctx, buf, (size_t)src.size, 0)) < 0)
+    /* checked now, in a deferred scope too: what is read here is parsed and kept (the
+     * asset, filter and key caches) */
+    if ((rc = read_all(src.ctx, buf, (size_t)src.size, 0)) < 0 ||
+        (rc = check_same(src.ctx, 0)) < 0)
         return rc;
     buf[src.size] = '\0';
     *data = buf;

@@ -85,7 +85,7 @@ static int run_job(const job_t *j, wr_t *w)
 
 /* Size-first: a counting pass gives the size; with FS_VIEW_CONTENT a second pass
  * writes exactly that many bytes into the request arena. */
-static int render(fs_req_t *req, const job_t *j, int what, fs_object_t *out)
+static int render_passes(fs_req_t *req, const job_t *j, int what, fs_object_t *out)
 {
     wr_t w = wr_counter();
     int rc = run_job(j, &w);
@@ -105,6 +105,15 @@ static int render(fs_req_t *req, const job_t *j, int what, fs_object_t *out)
         return -EIO;
     }
     return pk_plan_bytes(&out->plan, req->arena, buf, w.pos);
+}
+
+/* The writers read sample by sample (TS, encrypted): their source reads are checked once
+ * each at the end (fs/source.h fs_source_defer_begin), before anything is served or kept. */
+static int render(fs_req_t *req, const job_t *j, int what, fs_object_t *out)
+{
+    fs_source_defer_t d;
+    fs_source_defer_begin(&d);
+    return fs_source_defer_end(&d, render_passes(req, j, what, out));
 }
 
 typedef struct {
@@ -557,6 +566,7 @@ static int fragment_object(fs_req_t *req, const asset_t *as, const fs_path_t *p,
     }
     if (scheme) {               /* CMAF or Smooth: scheme_of let nothing else through */
         int content = what == FS_VIEW_CONTENT;
+        fs_source_defer_t d;    /* samples read for encryption: checked once (as render) */
         if ((rc = fs_keys_protect(req, as->prot, vt, (uint32_t)scheme,
                                   content ? FS_PROTECT_CONTENT : FS_PROTECT_SIZE, &prot)) < 0)
             return kernel_err(rc);
@@ -565,15 +575,18 @@ static int fragment_object(fs_req_t *req, const asset_t *as, const fs_path_t *p,
             if (!content)
                 return kernel_err(pk_smooth_fragment_protected_size(vt, j.k, prot, box,
                                                                     &out->size));
-            if ((rc = pk_smooth_fragment_protected(vt, j.k, prot, box, req->arena,
-                                                   &out->plan)) < 0)
+            fs_source_defer_begin(&d);
+            if ((rc = fs_source_defer_end(&d, pk_smooth_fragment_protected(
+                     vt, j.k, prot, box, req->arena, &out->plan))) < 0)
                 return kernel_err(rc);
             out->size = out->plan.size;
             return 0;
         }
         if (!content)
             return kernel_err(pk_cmaf_fragment_protected_size(vt, j.k, prot, &out->size));
-        if ((rc = pk_cmaf_fragment_protected(vt, j.k, prot, req->arena, &out->plan)) < 0)
+        fs_source_defer_begin(&d);
+        if ((rc = fs_source_defer_end(&d, pk_cmaf_fragment_protected(vt, j.k, prot, req->arena,
+                                                                     &out->plan))) < 0)
             return kernel_err(rc);
         out->size = out->plan.size;
         return 0;

@@ -8,6 +8,10 @@
 #     open afterwards sees the new state (the shorter MP4; EIO for the broken asset);
 #   - a source MP4 replaced (rename over) while read: the reader gets the old version whole,
 #     a new open the new one;
+#   - a source MP4 rewritten in place between two sample reads of one TS segment
+#     (tests/lib/rewrite_shim.c, an LD_PRELOAD shim: deterministic): EIO, and nothing of it
+#     kept in the object cache (the file's old bytes and mtime restored, the segment read
+#     again equals the untouched version);
 #   - a source whose reads fail with EIO (tests/lib/eio_shim.c, an LD_PRELOAD shim in the
 #     daemon, switched on and off by a flag file): EIO for its files only, while another
 #     asset is served; the same names serve correct bytes once the fault is gone;
@@ -151,6 +155,79 @@ n=$(grep -c 'eio/' "$MNT.log")
 if [ "$n" -ge 1 ] && [ "$n" -le 8 ]; then ok "EIO logged in $n lines: $(grep -m1 'eio/' "$MNT.log" | head -c 150)"
 else not_ok "EIO logged in $n lines"; fi
 unmount "$MNT" || not_ok "unmount"
+
+# ---- rewritten in place while a segment is made ----
+# Generation checks each source once, after its last read (fs/source.h: deferred checks), not
+# after every read. tests/lib/rewrite_shim.c rewrites the English audio MP4 in place (its
+# mdat payload XORed) just before the 10th read of an audio TS segment (~90 sample reads):
+# the segment is made of bytes of two versions, and must be EIO. Then the file gets its old
+# bytes and its old mtime back: the same identity, so the same object cache key; the segment
+# read again must be the reference's bytes, which it is not if the mixed one was kept.
+gcc -shared -fPIC -O2 -Wall -Wextra -Werror -o "$TMP/rewrite_shim.so" \
+    "$ROOT/tests/lib/rewrite_shim.c" -ldl -lpthread || bail "cannot build tests/lib/rewrite_shim.c"
+WSRC=$TMP/wsrc WMNT=$TMP/wmnt WFLAG=$TMP/rewrite.on
+mkdir -p "$WSRC" && cp -a "$REF/ref" "$WSRC/w1"
+WFILE=$WSRC/w1/ladder_aac_eng.mp4
+WSEG="ladder.ism/QualityLevels(130544)/Fragments(aac_eng_2_130544_1_1=96256,format=m3u8-aapl)"
+# where the mdat payload is: "offset length", from the top-level boxes
+mdat=$(python3 - "$WFILE" <<'EOF'
+import struct, sys
+d = open(sys.argv[1], "rb").read()
+o = 0
+while o + 8 <= len(d):
+    size, kind = struct.unpack(">I4s", d[o:o + 8])
+    hdr = 8
+    if size == 1:
+        size, hdr = struct.unpack(">Q", d[o + 8:o + 16])[0], 16
+    if kind == b"mdat":
+        print(o + hdr, size - hdr)
+        break
+    o += size
+EOF
+)
+[ -n "$mdat" ] || bail "no mdat in $WFILE"
+old_mtime=$(python3 -c 'import os, sys; print(os.stat(sys.argv[1]).st_mtime_ns)' "$WFILE")
+ASAN_OPTIONS="$ASAN_OPTIONS:verify_asan_link_order=0" LD_PRELOAD=$TMP/rewrite_shim.so \
+    REWRITE_SHIM_MATCH=/wsrc/w1/ladder_aac_eng.mp4 REWRITE_SHIM_FLAG=$WFLAG \
+    mount_fg "$WSRC" "$WMNT" "cache=$TMP/wcache" || exit 1
+# the asset is built (its moov read) before the shim is armed
+cat "$WMNT/w1/ladder.ism/manifest" >/dev/null || not_ok "rewrite case: the manifest"
+echo "10 $mdat" >"$WFLAG"
+e=$(python3 -c 'import errno, sys
+try: open(sys.argv[1], "rb").read(); print("OK")
+except OSError as e: print(errno.errorcode[e.errno])' "$WMNT/w1/$WSEG")
+if [ -s "$WFLAG.done" ] && [ ! -e "$WFLAG" ]; then
+    ok "rewrite case: the file was rewritten before read $(cat "$WFLAG.done") of the segment"
+else
+    not_ok "rewrite case: the shim never rewrote the file (LD_PRELOAD not in effect?)"
+fi
+if [ "$e" = EIO ]; then ok "rewritten in place while a TS segment was made: EIO"
+else not_ok "rewritten in place while a TS segment was made: $e (bytes of two versions)"; fi
+# the old bytes and mtime back (the same XOR): the file's identity is the one opened
+# shellcheck disable=SC2086  # $mdat: two numbers
+python3 - "$WFILE" $mdat "$old_mtime" <<'EOF'
+import os, sys
+path, off, n, mtime = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+with open(path, "r+b") as f:
+    f.seek(off)
+    b = bytes(x ^ 0x5a for x in f.read(n))
+    f.seek(off)
+    f.write(b)
+os.utime(path, ns=(mtime, mtime))
+EOF
+check "rewrite case: the source has its old bytes and mtime again" \
+    python3 -c 'import os, sys; a, b = os.stat(sys.argv[1]), os.stat(sys.argv[2])
+sys.exit(open(sys.argv[1], "rb").read() != open(sys.argv[2], "rb").read() or a.st_mtime_ns != int(sys.argv[3]))' \
+    "$WFILE" "$REF/ref/ladder_aac_eng.mp4" "$old_mtime"
+sleep 1.2
+check "rewrite case: the segment read again is the old version whole (nothing mixed was kept)" \
+    same "$WMNT/w1/$WSEG" "$RMNT/ref/$WSEG"
+if grep -q 'w1/ladder_aac_eng.mp4.*changed while open' "$WMNT.log"; then
+    ok "rewrite case: a log line names the rewritten MP4"
+else
+    not_ok "rewrite case: no log line: $(tail -3 "$WMNT.log" | tr '\n' ' ')"
+fi
+unmount "$WMNT" || not_ok "unmount the rewrite case's mount"
 
 # ---- the cache ----
 # tree_sums MNT: sha256 of every file of ref/ (passthrough and generated), by relative name

@@ -2,12 +2,22 @@
 #include "test.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* fs/source.c's fstat calls, counted: the deferred scope is there to save them */
+static unsigned fstats;
+static int counted_fstat(int fd, struct stat *st)
+{
+    fstats++;
+    return fstat(fd, st);
+}
+#define fstat(fd, st) counted_fstat(fd, st)
 #include "../../fs/source.c"
+#undef fstat
 
 static char root[64], outside[64];
 
@@ -112,6 +122,289 @@ static void test_short_read_is_bad_message(void **state)
     fs_ctx_close(&ctx);
 }
 
+/* ---- deferred checks ---- */
+
+typedef struct {
+    fs_ctx_t ctx;
+    fs_req_t req;
+} env_t;
+
+static void env_open(env_t *e)
+{
+    fs_options_t opt = { 0 };
+    CHECK(fs_ctx_open(&e->ctx, root, &opt) == 0);
+    CHECK(fs_req_begin(&e->ctx, &e->req) == 0);
+}
+
+static void env_close(env_t *e)
+{
+    fs_req_end(&e->req);
+    fs_ctx_close(&e->ctx);
+}
+
+/* Writes `text` over the start of root/rel in place (same inode) and sets its mtime to
+ * `sec`, a time the open cannot have seen: a rewrite whose mtime surely differs (a real one
+ * within the same clock tick as the open would keep it: fs/source.c has that limit, with
+ * or without deferral). */
+static void rewrite(const char *rel, const char *text, time_t sec)
+{
+    char p[256];
+    snprintf(p, sizeof p, "%s/%s", root, rel);
+    int fd = open(p, O_WRONLY);
+    CHECK(fd >= 0);
+    CHECK(pwrite(fd, text, strlen(text), 0) == (ssize_t)strlen(text));
+    struct timespec t[2] = { { sec, 0 }, { sec, 0 } };
+    CHECK(futimens(fd, t) == 0);
+    close(fd);
+}
+
+/* In a scope, reads cost no fstat; its end costs one per source read, and finds none
+ * changed. Outside, each read costs one. */
+static void test_defer_reads_without_fstat(void **state)
+{
+    (void)state;
+    env_t e;
+    pk_source_t a, b;
+    struct stat st;
+    fs_source_defer_t d;
+    char buf[8];
+
+    put(root, "sub/d1.txt", "0123456789");
+    put(root, "sub/d2.txt", "abcdefghij");
+    env_open(&e);
+    CHECK(fs_source_open(&e.req, "sub/d1.txt", &a, &st) == 0);
+    CHECK(fs_source_open(&e.req, "sub/d2.txt", &b, &st) == 0);
+    fstats = 0;
+    for (int i = 0; i < 100; i++)
+        CHECK(a.read(a.ctx, buf, 4, (uint64_t)(i % 6)) == 0);
+    CHECK(fstats == 100);
+    fstats = 0;
+    fs_source_defer_begin(&d);
+    for (int i = 0; i < 100; i++) {
+        CHECK(a.read(a.ctx, buf, 4, (uint64_t)(i % 6)) == 0);
+        CHECK(b.read(b.ctx, buf, 4, 2) == 0 && memcmp(buf, "cdef", 4) == 0);
+    }
+    CHECK(fstats == 0);
+    CHECK(fs_source_defer_end(&d, 0) == 0);
+    CHECK(fstats == 2);                 /* a and b, once each */
+    /* the scope is over: reads are checked one by one again */
+    fstats = 0;
+    CHECK(a.read(a.ctx, buf, 4, 0) == 0 && memcmp(buf, "0123", 4) == 0);
+    CHECK(fstats == 1);
+    /* what the caller's work returned passes through when nothing changed */
+    fs_source_defer_begin(&d);
+    CHECK(a.read(a.ctx, buf, 4, 0) == 0);
+    CHECK(fs_source_defer_end(&d, -ENOMEM) == -ENOMEM);
+    fs_source_defer_begin(&d);
+    CHECK(fs_source_defer_end(&d, 0) == 0 && fstats == 2);  /* nothing read: nothing checked */
+    env_close(&e);
+}
+
+/* A rewrite in place between two reads of one scope: the reads give bytes of two versions
+ * (no check after each), the end says -EIO, whatever the work returned. */
+static void test_defer_end_catches_a_change(void **state)
+{
+    (void)state;
+    env_t e;
+    pk_source_t a, b;
+    struct stat st;
+    fs_source_defer_t d;
+    char buf[8];
+
+    put(root, "sub/c1.txt", "0123456789");
+    put(root, "sub/c2.txt", "abcdefghij");
+    env_open(&e);
+    CHECK(fs_source_open(&e.req, "sub/c1.txt", &a, &st) == 0);
+    CHECK(fs_source_open(&e.req, "sub/c2.txt", &b, &st) == 0);
+    fs_source_defer_begin(&d);
+    CHECK(a.read(a.ctx, buf, 4, 0) == 0 && memcmp(buf, "0123", 4) == 0);
+    CHECK(b.read(b.ctx, buf, 4, 0) == 0);
+    rewrite("sub/c2.txt", "ABCD", 1000000);
+    CHECK(b.read(b.ctx, buf, 4, 0) == 0 && memcmp(buf, "ABCD", 4) == 0);   /* not checked */
+    CHECK(a.read(a.ctx, buf, 4, 4) == 0);
+    CHECK(fs_source_defer_end(&d, 0) == -EIO);
+    /* an error of the work gives way to the change that may have caused it */
+    fs_source_defer_begin(&d);
+    CHECK(b.read(b.ctx, buf, 4, 0) == 0);
+    CHECK(fs_source_defer_end(&d, -EBADMSG) == -EIO);
+    /* a change of a source not read in the scope is not its concern */
+    fs_source_defer_begin(&d);
+    CHECK(a.read(a.ctx, buf, 4, 0) == 0);
+    CHECK(fs_source_defer_end(&d, 0) == 0);
+    env_close(&e);
+}
+
+/* A change after a scope's check: that object was whole and is served; the next object's
+ * scope (and any read outside one) sees the change. */
+static void test_defer_change_after_check(void **state)
+{
+    (void)state;
+    env_t e;
+    pk_source_t a;
+    struct stat st;
+    fs_source_defer_t d;
+    char buf[8];
+
+    put(root, "sub/n.txt", "0123456789");
+    env_open(&e);
+    CHECK(fs_source_open(&e.req, "sub/n.txt", &a, &st) == 0);
+    fs_source_defer_begin(&d);
+    CHECK(a.read(a.ctx, buf, 4, 0) == 0);
+    CHECK(fs_source_defer_end(&d, 0) == 0);
+    rewrite("sub/n.txt", "xy", 1000000);
+    fs_source_defer_begin(&d);
+    CHECK(a.read(a.ctx, buf, 4, 0) == 0);
+    CHECK(fs_source_defer_end(&d, 0) == -EIO);
+    CHECK(a.read(a.ctx, buf, 4, 0) == -EIO);
+    CHECK(fs_source_check(&a) == -EIO);
+    env_close(&e);
+}
+
+/* A truncation: a read past the new end is checked at once in a scope too, so the error
+ * names the change (-EIO), not a file shorter than its boxes (-EBADMSG). */
+static void test_defer_truncated(void **state)
+{
+    (void)state;
+    env_t e;
+    pk_source_t a;
+    struct stat st;
+    fs_source_defer_t d;
+    char buf[8], p[256];
+
+    put(root, "sub/t.txt", "0123456789");
+    snprintf(p, sizeof p, "%s/sub/t.txt", root);
+    env_open(&e);
+    CHECK(fs_source_open(&e.req, "sub/t.txt", &a, &st) == 0);
+    fs_source_defer_begin(&d);
+    CHECK(a.read(a.ctx, buf, 4, 0) == 0);
+    CHECK(truncate(p, 5) == 0);
+    CHECK(a.read(a.ctx, buf, 2, 0) == 0);       /* still inside: deferred */
+    fstats = 0;
+    CHECK(a.read(a.ctx, buf, 4, 4) == -EIO);    /* past the end: checked now */
+    CHECK(fstats == 1);
+    CHECK(fs_source_defer_end(&d, -EIO) == -EIO);
+    env_close(&e);
+}
+
+/* Nested scopes: the inner checks what it read; the outer what it read itself (an inner
+ * scope's sources were checked after their last read there). */
+static void test_defer_nested(void **state)
+{
+    (void)state;
+    env_t e;
+    pk_source_t a, b;
+    struct stat st;
+    fs_source_defer_t outer, inner;
+    char buf[8];
+
+    put(root, "sub/o1.txt", "0123456789");
+    put(root, "sub/o2.txt", "abcdefghij");
+    env_open(&e);
+    CHECK(fs_source_open(&e.req, "sub/o1.txt", &a, &st) == 0);
+    CHECK(fs_source_open(&e.req, "sub/o2.txt", &b, &st) == 0);
+    fstats = 0;
+    fs_source_defer_begin(&outer);
+    fs_source_defer_begin(&inner);
+    CHECK(a.read(a.ctx, buf, 4, 0) == 0);
+    CHECK(fs_source_defer_end(&inner, 0) == 0 && fstats == 1);
+    CHECK(b.read(b.ctx, buf, 4, 0) == 0 && fstats == 1);     /* the outer defers again */
+    rewrite("sub/o2.txt", "ABCD", 1000000);
+    fs_source_defer_begin(&inner);
+    CHECK(b.read(b.ctx, buf, 4, 0) == 0);
+    CHECK(fs_source_defer_end(&inner, 0) == -EIO);
+    CHECK(fs_source_defer_end(&outer, 0) == -EIO);
+    CHECK(a.read(a.ctx, buf, 4, 0) == 0);       /* no scope left: checked, unchanged */
+    env_close(&e);
+}
+
+/* More distinct sources than a scope notes: the others are checked read by read. */
+static void test_defer_full(void **state)
+{
+    (void)state;
+    env_t e;
+    pk_source_t s[FS_SOURCE_DEFER_MAX + 2];
+    struct stat st;
+    fs_source_defer_t d;
+    char buf[4];
+
+    put(root, "sub/f.txt", "0123456789");
+    env_open(&e);
+    for (unsigned i = 0; i < FS_SOURCE_DEFER_MAX + 2; i++)
+        CHECK(fs_source_open(&e.req, "sub/f.txt", &s[i], &st) == 0);
+    fstats = 0;
+    fs_source_defer_begin(&d);
+    for (unsigned r = 0; r < 3; r++)
+        for (unsigned i = 0; i < FS_SOURCE_DEFER_MAX + 2; i++)
+            CHECK(s[i].read(s[i].ctx, buf, 4, 0) == 0);
+    CHECK(fstats == 3 * 2);                     /* the two beyond the notes, every read */
+    CHECK(fs_source_defer_end(&d, 0) == 0);
+    CHECK(fstats == 3 * 2 + FS_SOURCE_DEFER_MAX);
+    /* a change is caught either way */
+    fs_source_defer_begin(&d);
+    rewrite("sub/f.txt", "x", 1000000);
+    for (unsigned i = 0; i < FS_SOURCE_DEFER_MAX; i++)
+        CHECK(s[i].read(s[i].ctx, buf, 4, 0) == 0);
+    CHECK(s[FS_SOURCE_DEFER_MAX].read(s[FS_SOURCE_DEFER_MAX].ctx, buf, 4, 0) == -EIO);
+    CHECK(fs_source_defer_end(&d, 0) == -EIO);
+    env_close(&e);
+}
+
+/* fs_read_small checks at once, in a scope too: its bytes are parsed and kept */
+static void test_defer_read_small_checks(void **state)
+{
+    (void)state;
+    env_t e;
+    fs_source_defer_t d;
+    struct stat st;
+    char *data;
+    size_t len;
+
+    put(root, "sub/small.txt", "hello");
+    env_open(&e);
+    fs_source_defer_begin(&d);
+    fstats = 0;
+    CHECK(fs_read_small(&e.req, "sub/small.txt", 100, &data, &len, &st) == 0);
+    CHECK(fstats == 2);                         /* at open, and after the read */
+    CHECK(fs_source_defer_end(&d, 0) == 0 && fstats == 2);
+    env_close(&e);
+}
+
+/* The scope is the thread's: a read of the same source on another thread is checked. */
+struct other { pk_source_t *src; int rc; };
+
+static void *read_elsewhere(void *p)
+{
+    struct other *o = p;
+    char buf[4];
+    o->rc = o->src->read(o->src->ctx, buf, 4, 0);
+    return NULL;
+}
+
+static void test_defer_is_per_thread(void **state)
+{
+    (void)state;
+    env_t e;
+    pk_source_t a;
+    struct stat st;
+    fs_source_defer_t d;
+    pthread_t t;
+    char buf[4];
+
+    put(root, "sub/th.txt", "0123456789");
+    env_open(&e);
+    CHECK(fs_source_open(&e.req, "sub/th.txt", &a, &st) == 0);
+    fs_source_defer_begin(&d);
+    CHECK(a.read(a.ctx, buf, 4, 0) == 0);
+    rewrite("sub/th.txt", "x", 1000000);
+    struct other o = { &a, 1 };
+    CHECK(pthread_create(&t, NULL, read_elsewhere, &o) == 0);
+    CHECK(pthread_join(t, NULL) == 0);
+    CHECK(o.rc == -EIO);
+    CHECK(a.read(a.ctx, buf, 4, 0) == 0);       /* this thread: deferred */
+    CHECK(fs_source_defer_end(&d, 0) == -EIO);
+    env_close(&e);
+}
+
 static void test_parse_size(void **state)
 {
     (void)state;
@@ -149,6 +442,14 @@ int main(void)
         cmocka_unit_test(test_beneath),
         cmocka_unit_test(test_path_only_open),
         cmocka_unit_test(test_short_read_is_bad_message),
+        cmocka_unit_test(test_defer_reads_without_fstat),
+        cmocka_unit_test(test_defer_end_catches_a_change),
+        cmocka_unit_test(test_defer_change_after_check),
+        cmocka_unit_test(test_defer_truncated),
+        cmocka_unit_test(test_defer_nested),
+        cmocka_unit_test(test_defer_full),
+        cmocka_unit_test(test_defer_read_small_checks),
+        cmocka_unit_test(test_defer_is_per_thread),
         cmocka_unit_test(test_parse_size),
         cmocka_unit_test(test_parse_fragment),
     };
