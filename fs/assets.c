@@ -1,7 +1,6 @@
 #include "assets.h"
 
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -15,31 +14,27 @@
 
 struct fs_asset_id {
     char *rel;
-    uint64_t dev, ino, size;
-    int64_t mtime_ns;
+    fs_fcache_id_t id;
     int absent;                 /* the file could not be stat'ed when the entry was made */
 };
 
 struct fs_asset_cache {
-    pthread_mutex_t lock;
-    fs_asset_t *head;           /* entries in the table */
-    uint32_t count;
-    uint64_t clock;
+    fs_fcache_t table;
 };
+
+static void destroy(fs_fcache_entry_t *e)
+{
+    arena_free(FS_FCACHE_OWNER(e, fs_asset_t, entry)->arena); /* the entry lives in it */
+}
 
 int fs_assets_init(fs_ctx_t *ctx)
 {
     struct fs_asset_cache *c = calloc(1, sizeof *c);
     if (!c)
         return -ENOMEM;
-    pthread_mutex_init(&c->lock, NULL);
+    fs_fcache_init(&c->table, FS_ASSETS_MAX, destroy);
     ctx->assets = c;
     return 0;
-}
-
-static void destroy(fs_asset_t *a)
-{
-    arena_free(a->arena);       /* the entry itself lives in its arena */
 }
 
 void fs_assets_free(fs_ctx_t *ctx)
@@ -47,11 +42,7 @@ void fs_assets_free(fs_ctx_t *ctx)
     struct fs_asset_cache *c = ctx->assets;
     if (!c)
         return;
-    for (fs_asset_t *a = c->head, *next; a; a = next) {
-        next = a->next;
-        destroy(a);
-    }
-    pthread_mutex_destroy(&c->lock);
+    fs_fcache_fini(&c->table);
     free(c);
     ctx->assets = NULL;
 }
@@ -63,17 +54,8 @@ static int identify(int src_fd, const char *rel, struct fs_asset_id *id)
     int rc = fs_stat_beneath(src_fd, rel, &st);
     if (rc < 0)
         return rc;
-    id->dev = (uint64_t)st.st_dev;
-    id->ino = (uint64_t)st.st_ino;
-    id->size = (uint64_t)st.st_size;
-    id->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+    id->id = fs_fcache_id(&st);
     return 0;
-}
-
-static int same(const struct fs_asset_id *a, const struct fs_asset_id *b)
-{
-    return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
-           a->mtime_ns == b->mtime_ns;
 }
 
 static int still_valid(int src_fd, const fs_asset_t *a)
@@ -81,7 +63,8 @@ static int still_valid(int src_fd, const fs_asset_t *a)
     for (uint32_t i = 0; i < a->id_count; i++) {
         struct fs_asset_id now;
         int gone = identify(src_fd, a->ids[i].rel, &now) < 0;
-        if (gone != a->ids[i].absent || (!gone && !same(&now, &a->ids[i])))
+        if (gone != a->ids[i].absent ||
+            (!gone && !fs_fcache_id_same(&now.id, &a->ids[i].id)))
             return 0;
     }
     return 1;
@@ -121,8 +104,9 @@ static void add_cmaf_headers(pk_view_t *v, arena_t *a)
     }
 }
 
-/* Builds the asset into a new entry with its own arena. */
-static int build(fs_ctx_t *ctx, const char *ism, fs_asset_t **out)
+/* Builds the asset into a new entry with its own arena; *raced: the .ism changed while it
+ * was read (the entry serves this request alone). */
+static int build(fs_ctx_t *ctx, const char *ism, fs_asset_t **out, int *raced)
 {
     fs_req_t req;
     const pk_asset_t *as;
@@ -155,7 +139,7 @@ static int build(fs_ctx_t *ctx, const char *ism, fs_asset_t **out)
     for (const struct fs_media_memo *mm = req.media; mm; mm = mm->next)
         n++;
     a->ids = arena_calloc(req.arena, n, sizeof *a->ids);
-    a->ism = arena_strdup(req.arena, ism);
+    a->entry.key = a->ism = arena_strdup(req.arena, ism);
     if (!a->ids || !a->ism || !(ism_id.rel = arena_strdup(req.arena, ism))) {
         rc = -ENOMEM;
         goto fail;
@@ -163,7 +147,7 @@ static int build(fs_ctx_t *ctx, const char *ism, fs_asset_t **out)
     a->ids[a->id_count++] = ism_id;
     for (const struct fs_media_memo *mm = req.media; mm; mm = mm->next)
         a->ids[a->id_count++] = (struct fs_asset_id){
-            (char *)mm->rel, mm->id.dev, mm->id.ino, mm->id.size, mm->id.mtime_ns, 0 };
+            (char *)mm->rel, { mm->id.dev, mm->id.ino, mm->id.size, mm->id.mtime_ns }, 0 };
     if (a->err && req.failed) {
         /* the file that broke the build: its change (or return) retries it */
         struct fs_asset_id *f = &a->ids[a->id_count++];
@@ -171,13 +155,14 @@ static int build(fs_ctx_t *ctx, const char *ism, fs_asset_t **out)
         f->absent = identify(ctx->src_fd, req.failed, f) < 0;
     }
     /* the .ism read may have raced an edit: then this entry is already stale */
-    if (identify(ctx->src_fd, ism, &ism_after) < 0 || !same(&ism_after, &ism_id))
-        a->stale = 1;
+    *raced = identify(ctx->src_fd, ism, &ism_after) < 0 ||
+             !fs_fcache_id_same(&ism_after.id, &ism_id.id);
     a->newest = req.newest;
     a->version = FS_HASH_INIT;
     for (uint32_t i = 0; i < a->id_count; i++) {
         const struct fs_asset_id *d = &a->ids[i];
-        uint64_t v[5] = { d->dev, d->ino, d->size, (uint64_t)d->mtime_ns, (uint64_t)d->absent };
+        uint64_t v[5] = { d->id.dev, d->id.ino, d->id.size, (uint64_t)d->id.mtime_ns,
+                          (uint64_t)d->absent };
         a->version = fs_hash(fs_hash(a->version, d->rel, strlen(d->rel)), v, sizeof v);
     }
     a->arena = req.arena;
@@ -190,95 +175,11 @@ fail:
     return rc;
 }
 
-/* Takes `a` out of the table (lock held). */
-static void unlink_entry(struct fs_asset_cache *c, fs_asset_t *a)
+/* *out = a for the caller, who holds it; a broken asset's error instead. */
+static int served(fs_asset_t *a, fs_asset_t **out)
 {
-    for (fs_asset_t **p = &c->head; *p; p = &(*p)->next) {
-        if (*p == a) {
-            *p = a->next;
-            c->count--;
-            break;
-        }
-    }
-    a->stale = 1;
-}
-
-int fs_asset_get(fs_ctx_t *ctx, const char *ism, fs_asset_t **out)
-{
-    struct fs_asset_cache *c = ctx->assets;
-    fs_asset_t *a, *drop = NULL;
-    int rc;
-
-    pthread_mutex_lock(&c->lock);
-    for (a = c->head; a && strcmp(a->ism, ism) != 0; a = a->next)
-        ;
-    if (a)
-        a->refs++;
-    pthread_mutex_unlock(&c->lock);
-
-    if (a) {
-        /* checked outside the lock: stat calls may block on the storage */
-        uint64_t now = fs_now_ns();
-        int fresh = now - atomic_load(&a->checked_ns) < FS_ASSETS_RECHECK_NS;
-        if (fresh || still_valid(ctx->src_fd, a)) {
-            if (!fresh)
-                atomic_store(&a->checked_ns, now);
-            pthread_mutex_lock(&c->lock);
-            a->used = ++c->clock;
-            pthread_mutex_unlock(&c->lock);
-            if (a->err) {
-                rc = a->err;
-                fs_asset_release(a);
-                return rc;
-            }
-            *out = a;
-            return 0;
-        }
-        pthread_mutex_lock(&c->lock);
-        if (!a->stale)
-            unlink_entry(c, a);
-        pthread_mutex_unlock(&c->lock);
-        fs_asset_release(a);
-    }
-
-    if ((rc = build(ctx, ism, &a)) < 0)
-        return rc;
-    a->cache = c;
-    a->refs = 1;
-    pthread_mutex_lock(&c->lock);
-    if (!a->stale) {
-        /* a concurrent build of the same asset loses its place to this one */
-        for (fs_asset_t *o = c->head; o; o = o->next) {
-            if (strcmp(o->ism, ism) == 0) {
-                unlink_entry(c, o);
-                if (o->refs == 0)
-                    drop = o;
-                break;
-            }
-        }
-        a->next = c->head;
-        c->head = a;
-        c->count++;
-        a->used = ++c->clock;
-    }
-    /* evict the least recently used unreferenced entry when full */
-    if (c->count > FS_ASSETS_MAX) {
-        fs_asset_t *lru = NULL;
-        for (fs_asset_t *o = c->head; o; o = o->next)
-            if (o->refs == 0 && (!lru || o->used < lru->used))
-                lru = o;
-        if (lru && lru != drop) {
-            unlink_entry(c, lru);
-            pthread_mutex_unlock(&c->lock);
-            destroy(lru);
-            pthread_mutex_lock(&c->lock);
-        }
-    }
-    pthread_mutex_unlock(&c->lock);
-    if (drop)
-        destroy(drop);
     if (a->err) {
-        rc = a->err;
+        int rc = a->err;
         fs_asset_release(a);
         return rc;
     }
@@ -286,15 +187,37 @@ int fs_asset_get(fs_ctx_t *ctx, const char *ism, fs_asset_t **out)
     return 0;
 }
 
+int fs_asset_get(fs_ctx_t *ctx, const char *ism, fs_asset_t **out)
+{
+    fs_fcache_t *c = &ctx->assets->table;
+    fs_fcache_entry_t *e = fs_fcache_get(c, ism, NULL);
+    fs_asset_t *a;
+    int rc, raced;
+
+    if (e) {
+        /* checked outside the lock: stat calls may block on the storage */
+        a = FS_FCACHE_OWNER(e, fs_asset_t, entry);
+        uint64_t now = fs_now_ns();
+        int fresh = now - atomic_load(&a->checked_ns) < FS_ASSETS_RECHECK_NS;
+        if (fresh || still_valid(ctx->src_fd, a)) {
+            if (!fresh)
+                atomic_store(&a->checked_ns, now);
+            return served(a, out);
+        }
+        fs_fcache_drop(e);
+        fs_fcache_release(e);
+    }
+    if ((rc = build(ctx, ism, &a, &raced)) < 0)
+        return rc;
+    if (raced)
+        fs_fcache_alone(c, &a->entry);
+    else    /* a concurrent build of the same asset loses its place to this one */
+        fs_fcache_put(c, &a->entry, FS_FCACHE_REPLACE, &e);
+    return served(a, out);
+}
+
 void fs_asset_release(void *p)
 {
     fs_asset_t *a = p;
-    if (!a)
-        return;
-    struct fs_asset_cache *c = a->cache;
-    pthread_mutex_lock(&c->lock);
-    int last = --a->refs == 0 && a->stale;
-    pthread_mutex_unlock(&c->lock);
-    if (last)
-        destroy(a);
+    fs_fcache_release(a ? &a->entry : NULL);
 }

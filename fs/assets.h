@@ -12,6 +12,7 @@
 
 #include "../pack/view.h"
 #include "ctx.h"
+#include "fcache.h"
 
 #define FS_ASSETS_MAX 64        /* entries kept; the least recently used unused one goes */
 #define FS_ASSETS_RECHECK_NS 1000000000ull  /* = the mount's attribute timeout (1 s) */
@@ -25,15 +26,11 @@ typedef struct fs_asset {
     uint64_t version;           /* hash of the identities of the .ism and its media: the
                                  * object cache's keys carry it (a changed source, new keys) */
     /* private to fs/assets.c */
-    arena_t *arena;
+    fs_fcache_entry_t entry;    /* key: ism */
+    arena_t *arena;             /* holds the entry itself */
     struct fs_asset_id *ids;
     uint32_t id_count;
-    unsigned refs;              /* guarded by the cache lock */
-    int stale;                  /* out of the table; freed at the last release */
-    uint64_t used;              /* LRU clock */
     _Atomic uint64_t checked_ns; /* when the identities were last found unchanged (monotonic) */
-    struct fs_asset *next;
-    struct fs_asset_cache *cache;
 } fs_asset_t;
 
 int fs_assets_init(fs_ctx_t *ctx);

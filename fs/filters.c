@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +13,7 @@
 #include <unistd.h>
 
 #include "../pack/log.h"
+#include "fcache.h"
 #include "source.h"
 
 /* AMS's default presentationTimeRange timescale (notes §3.2) */
@@ -420,38 +420,31 @@ done:
 /* ---- the cache of parsed files -------------------------------------------------- */
 
 typedef struct ffile {
-    char *path;                 /* below SRC (beneath) or absolute */
+    fs_fcache_entry_t entry;    /* key: the path, below SRC (beneath) or absolute */
     int beneath;
-    uint64_t dev, ino, size;
-    int64_t mtime_ns;
     struct timespec mtime;
     int err;                    /* -EINVAL: a bad file (logged once), defines nothing */
     pk_filter_t *filters;       /* [count], sorted by name */
     uint32_t count;
     arena_t *arena;             /* holds the entry itself */
-    unsigned refs;              /* guarded by the cache lock */
-    int stale;                  /* out of the table; freed at the last release */
-    uint64_t used;
-    uint64_t seq;               /* when it entered the table */
-    struct ffile *next;
-    struct fs_filter_cache *cache;
 } ffile_t;
 
 struct fs_filter_cache {
-    pthread_mutex_t lock;
-    ffile_t *head;
-    uint32_t count;
-    uint64_t clock;
-    uint64_t seq;               /* entries put in the table so far */
-    uint64_t loads;             /* file versions read (the unit tests count them) */
+    fs_fcache_t files;
+    _Atomic uint64_t loads;     /* file versions read (the unit tests count them) */
 };
+
+static void ffile_destroy(fs_fcache_entry_t *e)
+{
+    arena_free(FS_FCACHE_OWNER(e, ffile_t, entry)->arena);
+}
 
 int fs_filters_init(fs_ctx_t *ctx)
 {
     struct fs_filter_cache *c = calloc(1, sizeof *c);
     if (!c)
         return -ENOMEM;
-    pthread_mutex_init(&c->lock, NULL);
+    fs_fcache_init(&c->files, FS_FILTER_FILES_MAX, ffile_destroy);
     ctx->filters = c;
     json_object_seed(0);        /* jansson's hash seed, once, before requests run in threads */
     return 0;
@@ -462,11 +455,7 @@ void fs_filters_free(fs_ctx_t *ctx)
     struct fs_filter_cache *c = ctx->filters;
     if (!c)
         return;
-    for (ffile_t *f = c->head, *next; f; f = next) {
-        next = f->next;
-        arena_free(f->arena);
-    }
-    pthread_mutex_destroy(&c->lock);
+    fs_fcache_fini(&c->files);
     free(c);
     ctx->filters = NULL;
 }
@@ -474,35 +463,20 @@ void fs_filters_free(fs_ctx_t *ctx)
 static void ffile_release(void *p)
 {
     ffile_t *f = p;
-    if (!f)
-        return;
-    struct fs_filter_cache *c = f->cache;
-    pthread_mutex_lock(&c->lock);
-    int last = --f->refs == 0 && f->stale;
-    pthread_mutex_unlock(&c->lock);
-    if (last)
-        arena_free(f->arena);
+    fs_fcache_release(f ? &f->entry : NULL);
 }
 
 static void set_id(ffile_t *f, const struct stat *st)
 {
-    f->dev = (uint64_t)st->st_dev;
-    f->ino = (uint64_t)st->st_ino;
-    f->size = (uint64_t)st->st_size;
-    f->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+    f->entry.id = fs_fcache_id(st);
     f->mtime = st->st_mtim;
-}
-
-static int same_id(const ffile_t *a, const ffile_t *b)
-{
-    return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
-           a->mtime_ns == b->mtime_ns;
 }
 
 /* Reads and parses the file of `f` (path, identity from stat set) into f; a file
  * that cannot be read or is bad sets f->err and the reason. -ENOMEM only. */
 static int load(fs_ctx_t *ctx, ffile_t *f, const struct stat *st0, char *why, size_t cap)
 {
+    const char *path = f->entry.key;
     struct stat st = *st0;
     char *buf = NULL;
     int fd = -1, rc = 0;
@@ -512,8 +486,8 @@ static int load(fs_ctx_t *ctx, ffile_t *f, const struct stat *st0, char *why, si
         goto bad;
     }
     /* O_NONBLOCK: a fifo put in its place between stat and open does not hang us */
-    fd = f->beneath ? fs_open_beneath(ctx->src_fd, f->path, O_RDONLY | O_NONBLOCK)
-                    : open(f->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    fd = f->beneath ? fs_open_beneath(ctx->src_fd, path, O_RDONLY | O_NONBLOCK)
+                    : open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
     if (fd < 0) {
         snprintf(why, cap, "%s", strerror(f->beneath ? -fd : errno));
         goto bad;
@@ -559,19 +533,6 @@ out:
     return rc;
 }
 
-/* Takes f out of the table (lock held). */
-static void unlink_file(struct fs_filter_cache *c, ffile_t *f)
-{
-    for (ffile_t **p = &c->head; *p; p = &(*p)->next) {
-        if (*p == f) {
-            *p = f->next;
-            c->count--;
-            break;
-        }
-    }
-    f->stale = 1;
-}
-
 /*
  * The parsed file at `path` as it is now, with a reference (ffile_release), or
  * *out = NULL when there is no such file. Returns 0, -ENOMEM, or another negative
@@ -581,9 +542,9 @@ static int ffile_get(fs_ctx_t *ctx, const char *path, int beneath, ffile_t **out
 {
     struct fs_filter_cache *c = ctx->filters;
     struct stat st;
-    ffile_t key, *f, *drop = NULL, *evict = NULL;
+    fs_fcache_entry_t *e;
+    ffile_t *f;
     char why[256];
-    uint64_t start;
     int rc;
 
     *out = NULL;
@@ -594,85 +555,32 @@ static int ffile_get(fs_ctx_t *ctx, const char *path, int beneath, ffile_t **out
         PK_DEBUG("%s: %s", path, strerror(-rc));
         return rc;
     }
-    set_id(&key, &st);
-
-    pthread_mutex_lock(&c->lock);
-    for (f = c->head; f && strcmp(f->path, path) != 0; f = f->next)
-        ;
-    if (f && same_id(f, &key)) {
-        f->refs++;
-        f->used = ++c->clock;
-        pthread_mutex_unlock(&c->lock);
-        *out = f;
+    fs_fcache_id_t id = fs_fcache_id(&st);
+    if ((e = fs_fcache_get(&c->files, path, &id))) {
+        *out = FS_FCACHE_OWNER(e, ffile_t, entry);
         return 0;
     }
-    start = c->seq;
+    /* a new version: read outside the lock (the storage may be slow); several requests
+     * may read it at once, and the one that began last wins (fs_fcache_put) */
+    uint64_t start = fs_fcache_seq(&c->files);
     c->loads++;
-    pthread_mutex_unlock(&c->lock);
-
-    /* a new version: read outside the lock (the storage may be slow) */
     arena_t *a = arena_new();
-    if (!a || !(f = arena_zalloc(a, sizeof *f)) || !(f->path = arena_strdup(a, path))) {
+    if (!a || !(f = arena_zalloc(a, sizeof *f)) || !(f->entry.key = arena_strdup(a, path))) {
         arena_free(a);
         return -ENOMEM;
     }
     f->arena = a;
     f->beneath = beneath;
-    f->cache = c;
-    f->refs = 1;
     set_id(f, &st);
     why[0] = '\0';
     if ((rc = load(ctx, f, &st, why, sizeof why)) < 0) {
         arena_free(a);
         return rc;
     }
-
-    pthread_mutex_lock(&c->lock);
-    ffile_t *o;
-    for (o = c->head; o && strcmp(o->path, path) != 0; o = o->next)
-        ;
-    if (o && same_id(o, f)) {
-        /* another request read the same version meanwhile (and logged it): use that */
-        o->refs++;
-        o->used = ++c->clock;
-        pthread_mutex_unlock(&c->lock);
-        arena_free(a);
-        *out = o;
-        return 0;
-    }
-    if (o && o->seq > start) {
-        /* a version put there by a request that began after this one: as new as this
-         * one or newer. It stays; this one serves this request only, unlogged. */
-        f->stale = 1;
-        pthread_mutex_unlock(&c->lock);
-        *out = f;
-        return 0;
-    }
-    if (o) {
-        unlink_file(c, o);
-        if (o->refs == 0)
-            drop = o;
-    }
-    f->next = c->head;
-    c->head = f;
-    c->count++;
-    f->used = ++c->clock;
-    f->seq = ++c->seq;
-    if (c->count > FS_FILTER_FILES_MAX) {
-        for (o = c->head; o; o = o->next)
-            if (o->refs == 0 && (!evict || o->used < evict->used))
-                evict = o;
-        if (evict)
-            unlink_file(c, evict);
-    }
-    pthread_mutex_unlock(&c->lock);
-    if (drop)
-        arena_free(drop->arena);
-    if (evict && evict != drop)
-        arena_free(evict->arena);
-    if (f->err)
+    int err = f->err;           /* f is gone when another request's copy is used */
+    if (fs_fcache_put(&c->files, &f->entry, start, &e) && err)
         PK_ERROR("%s: %s; its filters are unavailable until it changes", path, why);
-    *out = f;
+    *out = FS_FCACHE_OWNER(e, ffile_t, entry);
     return 0;
 }
 
@@ -690,7 +598,8 @@ static int hold(fs_req_t *req, ffile_t *f)
         ffile_release(f);
         return -ENOMEM;
     }
-    uint64_t id[4] = { f->dev, f->ino, f->size, (uint64_t)f->mtime_ns };
+    const fs_fcache_id_t *v = &f->entry.id;
+    uint64_t id[4] = { v->dev, v->ino, v->size, (uint64_t)v->mtime_ns };
     req->deps = fs_hash(req->deps ? req->deps : FS_HASH_INIT, id, sizeof id);
     if (f->mtime.tv_sec > req->newest.tv_sec ||
         (f->mtime.tv_sec == req->newest.tv_sec && f->mtime.tv_nsec > req->newest.tv_nsec))

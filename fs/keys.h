@@ -1,6 +1,8 @@
 /*
  * Keys (DESIGN §1 "Encryption"): which assets are protected, their CPIX documents, and
  * the protection of one encrypted output as pack/'s writers take it (pack/protect.h).
+ * Written in three files: fs/keys.c (documents, keys, protected assets and sources, DRM
+ * signalling), fs/keys_protect.c (fs_keys_protect), fs/keys_hls.c (the HLS part below).
  *
  * An asset NAME.ism is protected when keys=DIR holds DIR/<path of NAME.ism below SRC
  * without .ism>.cpix.xml; the path is the .ism's real path (symlinked directories and

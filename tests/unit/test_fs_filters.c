@@ -425,14 +425,14 @@ static void test_cache_versions(void **state)
     errors = 0;
     CHECK(find1(&ctx, "f", &s) == 0 && s == 1);
     CHECK(find1(&ctx, "f", &s) == 0 && s == 1);
-    CHECK(ctx.filters->count == 1);
+    CHECK(ctx.filters->files.count == 1);
     CHECK(ctx.filters->loads == 1);             /* read once, then from the cache */
 
     /* a new version (same size, other mtime) */
     put("dir/a.filters.json", "[{\"name\": \"f\", \"presentationTimeRange\": "
         "{\"startTimestamp\": 3}}]", 1001);
     CHECK(find1(&ctx, "f", &s) == 0 && s == 3);
-    CHECK(ctx.filters->count == 1);      /* the old version is gone */
+    CHECK(ctx.filters->files.count == 1);      /* the old version is gone */
     CHECK(ctx.filters->loads == 2);
 
     /* broken: every filtered request of the asset is ENOENT, account names too; logged once */
@@ -552,7 +552,7 @@ static void test_cache_eviction(void **state)
         snprintf(ism, sizeof ism, "e%d.ism", i);
         CHECK(find_in(&ctx, ism, "f", NULL, NULL, &s, NULL) == 0 && s == 7);
     }
-    CHECK(ctx.filters->count == FS_FILTER_FILES_MAX);
+    CHECK(ctx.filters->files.count == FS_FILTER_FILES_MAX);
     fs_ctx_close(&ctx);
 }
 

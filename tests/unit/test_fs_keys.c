@@ -323,12 +323,12 @@ static void test_versions(void **state)
         CHECK(fs_keys_schemes(p) == (FS_KEYS_CENC | FS_KEYS_CBCS));
         env_next(&e);
     }
-    CHECK(e.ctx.keys->loads == 1 && e.ctx.keys->count == 1);
+    CHECK(e.ctx.keys->loads == 1 && e.ctx.keys->docs.count == 1);
 
     doc("a/a.cpix.xml", "<cpix:ContentKeyList>" CKEY(KID, KEY_B64,
         " commonEncryptionScheme=\"cbcs\"") "</cpix:ContentKeyList>\n", 1001);
     CHECK(prot(&e, "a/a.ism", &p, NULL) == 0 && p && fs_keys_schemes(p) == FS_KEYS_CBCS);
-    CHECK(e.ctx.keys->loads == 2 && e.ctx.keys->count == 1);
+    CHECK(e.ctx.keys->loads == 2 && e.ctx.keys->docs.count == 1);
     env_next(&e);
 
     errors = 0;
@@ -716,7 +716,7 @@ static void test_counts_from_index(void **state)
 
     /* the index is what is used */
     ix_file_key_t id;
-    CHECK(source_id(&e.req, vt->at->source, &id) == 0);
+    CHECK(keys_source_id(&e.req, vt->at->source, &id) == 0);
     CHECK(strcmp(id.path, "a/ladder_640x360.mp4") == 0);
     id.path = "a/ladder_640x360.mp4";           /* the request's copy goes with it */
     size_t n = vt->t->sample_count;
