@@ -664,34 +664,52 @@ static void test_playready_errors(void **state)
     assert_int_equal(cr_pssh_pro_write(&c, &big), 0);
 }
 
+/* One KID (6e5a1d26-2757-47d7-8046-eaa5d1d34b5a) and its key (key_hex), and the
+ * PlayReady inputs for them in cenc; k must outlive what points into it. */
+typedef struct {
+    uint8_t kid[16], key[16];
+    const uint8_t *kids[1], *keys[1];
+    cr_pssh_playready_t pr;
+} one_key_t;
+
+static void one_key(one_key_t *k, const char *key_hex)
+{
+    uuid("6e5a1d26-2757-47d7-8046-eaa5d1d34b5a", k->kid);
+    unhex(key_hex, k->key, 16);
+    k->kids[0] = k->kid;
+    k->keys[0] = k->key;
+    k->pr = (cr_pssh_playready_t){ .kids = k->kids, .nkids = 1, .keys = k->keys,
+                                   .scheme = FOURCC('c', 'e', 'n', 'c') };
+}
+
+/* Writer `which` of the four: PRO, PlayReady pssh, Widevine pssh, common pssh. */
+static int write_which(int which, wr_t *w, const cr_pssh_playready_t *pr,
+                       const cr_pssh_widevine_t *wv, const uint8_t *const *kids)
+{
+    return which == 0 ? cr_pssh_pro_write(w, pr)
+         : which == 1 ? cr_pssh_playready_write(w, pr)
+         : which == 2 ? cr_pssh_widevine_write(w, wv)
+                      : cr_pssh_common_write(w, kids, 1);
+}
+
 /* Every writer into every too-short buffer: -ENOSPC, sticky, nothing written past cap
  * (ASan), and the same bytes as the counting pass said once the buffer is big enough. */
 static void test_short_buffers(void **state)
 {
     (void)state;
-    uint8_t kid[16], key[16];
-    uuid("6e5a1d26-2757-47d7-8046-eaa5d1d34b5a", kid);
-    unhex("000102030405060708090a0b0c0d0e0f", key, 16);
-    const uint8_t *kids[1] = { kid }, *keys[1] = { key };
-    cr_pssh_playready_t pr = { .kids = kids, .nkids = 1, .keys = keys,
-                               .scheme = FOURCC('c', 'e', 'n', 'c'), .la_url = "https://x/" };
-    cr_pssh_widevine_t wv = { .kids = kids, .nkids = 1, .scheme = FOURCC('c', 'b', 'c', 's') };
+    one_key_t k;
+    one_key(&k, "000102030405060708090a0b0c0d0e0f");
+    cr_pssh_playready_t pr = k.pr;
+    pr.la_url = "https://x/";
+    cr_pssh_widevine_t wv = { .kids = k.kids, .nkids = 1, .scheme = FOURCC('c', 'b', 'c', 's') };
 
     for (int which = 0; which < 4; which++) {
         wr_t c = wr_counter();
-        int rc = which == 0 ? cr_pssh_pro_write(&c, &pr)
-               : which == 1 ? cr_pssh_playready_write(&c, &pr)
-               : which == 2 ? cr_pssh_widevine_write(&c, &wv)
-                            : cr_pssh_common_write(&c, kids, 1);
-        assert_int_equal(rc, 0);
+        assert_int_equal(write_which(which, &c, &pr, &wv, k.kids), 0);
         for (size_t cap = 0; cap < c.pos; cap++) {
             uint8_t *buf = malloc(cap ? cap : 1);
             wr_t w = wr_init(buf, cap);
-            rc = which == 0 ? cr_pssh_pro_write(&w, &pr)
-               : which == 1 ? cr_pssh_playready_write(&w, &pr)
-               : which == 2 ? cr_pssh_widevine_write(&w, &wv)
-                            : cr_pssh_common_write(&w, kids, 1);
-            assert_int_equal(rc, -ENOSPC);
+            assert_int_equal(write_which(which, &w, &pr, &wv, k.kids), -ENOSPC);
             assert_int_equal(w.err, -ENOSPC);
             free(buf);
         }
@@ -702,12 +720,10 @@ static void test_short_buffers(void **state)
 static void test_key_stays_secret(void **state)
 {
     (void)state;
-    uint8_t kid[16], key[16];
-    uuid("6e5a1d26-2757-47d7-8046-eaa5d1d34b5a", kid);
-    unhex("1ab45440532c439994dc5c5ad9584bac", key, 16);
-    const uint8_t *kids[1] = { kid }, *keys[1] = { key };
-    cr_pssh_playready_t pr = { .kids = kids, .nkids = 1, .keys = keys,
-                               .scheme = FOURCC('c', 'e', 'n', 'c'), .la_url = "https://x/\xff" };
+    one_key_t k;
+    one_key(&k, "1ab45440532c439994dc5c5ad9584bac");
+    cr_pssh_playready_t pr = k.pr;
+    pr.la_url = "https://x/\xff";
     size_t len;
 
     logbuf[0] = '\0';
@@ -718,7 +734,7 @@ static void test_key_stays_secret(void **state)
     assert_int_equal(cr_pssh_pro_write(&c, &pr), -ENOTSUP);
     pr.scheme = FOURCC('c', 'e', 'n', 'c');
     uint8_t *pro = run_pr(cr_pssh_playready_write, &pr, &len);
-    assert_null(memmem(pro, len, key, 16));
+    assert_null(memmem(pro, len, k.key, 16));
     for (const char *p = logbuf; *p; p++)
         assert_true(strncasecmp(p, "1ab45440532c4399", 16) != 0 && strncmp(p, "GrRUQFMsQ5mU", 12));
     free(pro);
@@ -727,13 +743,10 @@ static void test_key_stays_secret(void **state)
 static void test_build_into_arena(void **state)
 {
     (void)state;
-    uint8_t kid[16], key[16];
-    uuid("6e5a1d26-2757-47d7-8046-eaa5d1d34b5a", kid);
-    unhex("000102030405060708090a0b0c0d0e0f", key, 16);
-    const uint8_t *kids[1] = { kid }, *keys[1] = { key };
-    cr_pssh_playready_t pr = { .kids = kids, .nkids = 1, .keys = keys,
-                               .scheme = FOURCC('c', 'e', 'n', 'c') };
-    cr_pssh_widevine_t wv = { .kids = kids, .nkids = 1, .scheme = FOURCC('c', 'e', 'n', 'c') };
+    one_key_t k;
+    one_key(&k, "000102030405060708090a0b0c0d0e0f");
+    cr_pssh_playready_t pr = k.pr;
+    cr_pssh_widevine_t wv = { .kids = k.kids, .nkids = 1, .scheme = FOURCC('c', 'e', 'n', 'c') };
     arena_t *a = arena_new();
     cr_pssh_blob_t b = { NULL, 0 };
     size_t len;

@@ -256,14 +256,20 @@ static void bw_se(bw_t *w, int32_t v)
     bw_ue(w, v > 0 ? (uint32_t)(2 * v - 1) : (uint32_t)(-2 * v));
 }
 
+/* A one, then zeros to the byte boundary: rbsp_trailing_bits(), HEVC byte_alignment(). */
+static void bw_align(bw_t *w)
+{
+    bw_u(w, 1, 1);
+    while (w->bits % 8)
+        bw_u(w, 1, 0);
+}
+
 /* rbsp_trailing_bits(), or for a slice: ones to the byte boundary, then `data` bytes of
  * 0x5a as slice data (never parsed). */
 static void bw_end(bw_t *w, size_t data)
 {
     if (!data) {
-        bw_u(w, 1, 1);
-        while (w->bits % 8)
-            bw_u(w, 1, 0);
+        bw_align(w);
         return;
     }
     while (w->bits % 8)
@@ -301,6 +307,20 @@ static unit_t mk(const uint8_t *hdr, size_t hn, const bw_t *w)
 {
     unit_t u = { .len = 0 };
     u.len = nal_escape(hdr, hn, w, u.nal);
+    return u;
+}
+
+/* A slice: its header in w, then `data` bytes of slice data; what trace_headers says
+ * (the header ends at end_bits) and the clear bytes the rules give, both worked out by
+ * hand at each call. */
+static unit_t mk_slice(bw_t *w, const uint8_t *hdr, size_t hn, size_t data, size_t end_bits,
+                       size_t clear)
+{
+    bw_end(w, data);
+    unit_t u = mk(hdr, hn, w);
+    u.slice = 1;
+    u.end_bits = end_bits;
+    u.clear = clear;
     return u;
 }
 
@@ -386,11 +406,8 @@ static void crafted_avc(unit_t u[AVC_UNITS])
     bw_u(&w, 1, 0);                                 /* ref_pic_list_modification_flag_l0 */
     bw_u(&w, 1, 0);                                 /* adaptive_ref_pic_marking_mode_flag */
     bw_se(&w, 0);                                   /* slice_qp_delta */
-    bw_end(&w, 40);
-    u[AVC_SLICE_A] = mk((const uint8_t[]){ 0x41 }, 1, &w);
-    u[AVC_SLICE_A].slice = 1;
-    u[AVC_SLICE_A].end_bits = 51;                   /* trace_headers: slice_qp_delta at 50 */
-    u[AVC_SLICE_A].clear = 1 + 6 + 1;               /* NAL byte, 6 RBSP bytes, one EPB */
+    /* trace_headers: slice_qp_delta at 50; clear: NAL byte, 6 RBSP bytes, one EPB */
+    u[AVC_SLICE_A] = mk_slice(&w, (const uint8_t[]){ 0x41 }, 1, 40, 51, 1 + 6 + 1);
 
     memset(&w, 0, sizeof w);
     bw_ue(&w, 0);                                   /* first_mb_in_slice */
@@ -432,11 +449,9 @@ static void crafted_avc(unit_t u[AVC_UNITS])
     bw_ue(&w, 0);                                   /* disable_deblocking_filter_idc */
     bw_se(&w, 1);                                   /* slice_alpha_c0_offset_div2 */
     bw_se(&w, -1);                                  /* slice_beta_offset_div2 */
-    bw_end(&w, 30);
-    u[AVC_SLICE_B] = mk((const uint8_t[]){ 0x21 }, 1, &w);   /* nal_ref_idc 1, type 1 */
-    u[AVC_SLICE_B].slice = 1;
-    u[AVC_SLICE_B].end_bits = 125;                  /* trace_headers: 117 bits after the NAL byte */
-    u[AVC_SLICE_B].clear = 1 + 15;                  /* ceil(117 / 8), no EPB */
+    /* NAL nal_ref_idc 1, type 1; trace_headers: 117 bits after the NAL byte; clear:
+     * ceil(117 / 8), no EPB */
+    u[AVC_SLICE_B] = mk_slice(&w, (const uint8_t[]){ 0x21 }, 1, 30, 125, 1 + 15);
 }
 
 /*
@@ -655,15 +670,10 @@ static void crafted_hevc(unit_t u[HEVC_UNITS])
     bw_u(&w, 10, 3);                                /* entry_point_offset_minus1[0] */
     bw_ue(&w, 2);                                   /* slice_segment_header_extension_length */
     bw_u(&w, 16, 0xabcd);
-    bw_u(&w, 1, 1);                                 /* byte_alignment() */
-    while (w.bits % 8)
-        bw_u(&w, 1, 0);
+    bw_align(&w);                                   /* byte_alignment() */
     size_t s1_bits = w.bits;
-    bw_end(&w, 40);
-    u[HEVC_S1] = mk((const uint8_t[]){ 0x02, 0x01 }, 2, &w);
-    u[HEVC_S1].slice = 1;
-    u[HEVC_S1].end_bits = 216;                      /* trace_headers */
-    u[HEVC_S1].clear = 2 + s1_bits / 8;
+    /* end: trace_headers */
+    u[HEVC_S1] = mk_slice(&w, (const uint8_t[]){ 0x02, 0x01 }, 2, 40, 216, 2 + s1_bits / 8);
 
     memset(&w, 0, sizeof w);
     bw_u(&w, 1, 0);                                 /* first_slice_segment_in_pic_flag */
@@ -672,14 +682,8 @@ static void crafted_hevc(unit_t u[HEVC_UNITS])
     bw_u(&w, 8, 30);                                /* slice_segment_address */
     bw_ue(&w, 0);                                   /* num_entry_point_offsets */
     bw_ue(&w, 0);                                   /* extension length */
-    bw_u(&w, 1, 1);                                 /* byte_alignment(): 32 bits */
-    while (w.bits % 8)
-        bw_u(&w, 1, 0);
-    bw_end(&w, 20);
-    u[HEVC_S2] = mk((const uint8_t[]){ 0x02, 0x01 }, 2, &w);
-    u[HEVC_S2].slice = 1;
-    u[HEVC_S2].end_bits = 16 + 16;
-    u[HEVC_S2].clear = 2 + 2;
+    bw_align(&w);                                   /* byte_alignment(): 32 bits */
+    u[HEVC_S2] = mk_slice(&w, (const uint8_t[]){ 0x02, 0x01 }, 2, 20, 16 + 16, 2 + 2);
 
     memset(&w, 0, sizeof w);
     bw_u(&w, 1, 1);                                 /* first_slice_segment_in_pic_flag */
@@ -698,14 +702,8 @@ static void crafted_hevc(unit_t u[HEVC_UNITS])
     bw_u(&w, 1, 1);                                 /* slice_loop_filter_across_slices */
     bw_ue(&w, 0);                                   /* num_entry_point_offsets */
     bw_ue(&w, 0);                                   /* extension length */
-    bw_u(&w, 1, 1);                                 /* byte_alignment(): 20 bits so far */
-    while (w.bits % 8)
-        bw_u(&w, 1, 0);
-    bw_end(&w, 60);
-    u[HEVC_S3] = mk((const uint8_t[]){ 0x26, 0x01 }, 2, &w);
-    u[HEVC_S3].slice = 1;
-    u[HEVC_S3].end_bits = 16 + 24;
-    u[HEVC_S3].clear = 2 + 3;
+    bw_align(&w);                                   /* byte_alignment(): 20 bits so far */
+    u[HEVC_S3] = mk_slice(&w, (const uint8_t[]){ 0x26, 0x01 }, 2, 60, 16 + 24, 2 + 3);
 
     memset(&w, 0, sizeof w);
     bw_u(&w, 1, 1);                                 /* first_slice_segment_in_pic_flag */
@@ -736,14 +734,9 @@ static void crafted_hevc(unit_t u[HEVC_UNITS])
     bw_u(&w, 1, 1);                                 /* slice_loop_filter_across_slices */
     bw_ue(&w, 0);
     bw_ue(&w, 0);
-    bw_u(&w, 1, 1);                                 /* byte_alignment() */
-    while (w.bits % 8)
-        bw_u(&w, 1, 0);
-    bw_end(&w, 50);
-    u[HEVC_S4] = mk((const uint8_t[]){ 0x02, 0x01 }, 2, &w);
-    u[HEVC_S4].slice = 1;
-    u[HEVC_S4].end_bits = 16 + 48;                  /* 41 bits, aligned */
-    u[HEVC_S4].clear = 2 + 6;
+    bw_align(&w);                                   /* byte_alignment() */
+    /* end: 41 bits, aligned */
+    u[HEVC_S4] = mk_slice(&w, (const uint8_t[]){ 0x02, 0x01 }, 2, 50, 16 + 48, 2 + 6);
 }
 
 /* A track whose config holds the parameter set units [0, nps) of u. */
@@ -819,6 +812,19 @@ static void test_crafted_hevc(void **state)
     check_crafted(1, u, 3, HEVC_UNITS);
 }
 
+/* A track of the crafted units u (made here: AVC, or HEVC when hevc) whose config,
+ * written into cfg (which the track points into), holds the parameter sets [0, nps). */
+static pk_track_t crafted_track(int hevc, unit_t *u, int nps, uint32_t fourcc, unsigned ls,
+                                uint8_t *cfg)
+{
+    if (hevc)
+        crafted_hevc(u);
+    else
+        crafted_avc(u);
+    size_t len = config_of(hevc, u, nps, cfg);
+    return video_track(fourcc, cfg, len, ls);
+}
+
 /* ---- the layout rules ---------------------------------------------------------------- */
 
 /* AUD + SEI + slice A + SEI + slice A in one sample, with each NAL length size:
@@ -864,11 +870,9 @@ static void test_cenc_small_slice(void **state)
 {
     (void)state;
     unit_t u[AVC_UNITS];
-    crafted_avc(u);
     uint8_t cfg[256];
-    size_t len = config_of(0, u, 3, cfg);
+    pk_track_t t = crafted_track(0, u, 3, FOURCC('a','v','c','1'), 4, cfg);
     arena_t *a = arena_new();
-    pk_track_t t = video_track(FOURCC('a','v','c','1'), cfg, len, 4);
     cr_subsample_ctx_t *cbcs = ctx_for(&t, CBCS, a), *cenc = ctx_for(&t, CENC, a);
     const unit_t *sl = &u[AVC_SLICE_A];
     buf_t b = { 0 };
@@ -887,11 +891,9 @@ static void test_long_clear_runs(void **state)
 {
     (void)state;
     unit_t u[AVC_UNITS];
-    crafted_avc(u);
     uint8_t cfg[256];
-    size_t len = config_of(0, u, 3, cfg);
+    pk_track_t t = crafted_track(0, u, 3, FOURCC('a','v','c','1'), 4, cfg);
     arena_t *a = arena_new();
-    pk_track_t t = video_track(FOURCC('a','v','c','1'), cfg, len, 4);
     cr_subsample_ctx_t *c = ctx_for(&t, CBCS, a);
     static const uint8_t sei[] = { 0x06, 0x05 };
     const unit_t *sl = &u[AVC_SLICE_A];
@@ -978,11 +980,9 @@ static void test_in_band_parameter_sets(void **state)
 {
     (void)state;
     unit_t u[AVC_UNITS];
-    crafted_avc(u);
     uint8_t cfg[256];
-    size_t len = config_of(0, u, 1, cfg);           /* SPS only */
+    pk_track_t t = crafted_track(0, u, 1, FOURCC('a','v','c','3'), 4, cfg);  /* SPS only */
     arena_t *a = arena_new();
-    pk_track_t t = video_track(FOURCC('a','v','c','3'), cfg, len, 4);
     cr_subsample_ctx_t *c = ctx_for(&t, CBCS, a), *fresh = ctx_for(&t, CBCS, a);
     const unit_t *sl = &u[AVC_SLICE_B];
 
@@ -1004,11 +1004,9 @@ static void test_hevc_rules(void **state)
 {
     (void)state;
     unit_t u[HEVC_UNITS];
-    crafted_hevc(u);
     uint8_t cfg[1024];
-    size_t len = config_of(1, u, 3, cfg);
+    pk_track_t t = crafted_track(1, u, 3, FOURCC('h','e','v','1'), 2, cfg);
     arena_t *a = arena_new();
-    pk_track_t t = video_track(FOURCC('h','e','v','1'), cfg, len, 2);
     cr_subsample_ctx_t *c = ctx_for(&t, CBCS, a);
     cr_subsample_t out[4];
 

@@ -913,6 +913,40 @@ static void parse_aux(const uint8_t *b, size_t n, const frag_t *f, aux_t *x)
     (void)f;
 }
 
+/* Sample i of t, stored encrypted at data, led by its senc entry at r (an 8-byte IV when
+ * iv8, then the subsamples with p's counts): undoes fake_encrypt over the protected
+ * ranges the entry gives and checks the source's bytes come back, the ranges covering the
+ * sample. Moves r past the entry; returns its size. */
+static size_t check_senc_sample(rd_t *r, const pk_protect_t *p, const pk_track_t *t, uint32_t i,
+                                const uint8_t *data, int iv8)
+{
+    const pk_sample_t *s = &t->samples[i];
+    const uint8_t *entry = r->p;
+    uint8_t *clear = malloc(s->size);
+    memcpy(clear, data, s->size);
+    if (iv8)
+        assert_int_equal(rd_u64(r), i);             /* the IV the callback wrote */
+    if (p->subsample_counts) {
+        uint16_t ns = rd_u16(r);
+        assert_int_equal(ns, p->subsample_counts[i]);
+        size_t pos = 0;
+        for (uint16_t q = 0; q < ns; q++) {
+            pos += rd_u16(r);
+            uint32_t prot = rd_u32(r);
+            for (uint32_t c = 0; c < prot; c++)
+                clear[pos + c] ^= KEY;
+            pos += prot;
+        }
+        assert_int_equal(pos, s->size);
+    } else {
+        for (uint32_t c = 0; c < s->size; c++)
+            clear[c] ^= KEY;
+    }
+    assert_memory_equal(clear, media + s->pos, s->size);
+    free(clear);
+    return (size_t)(r->p - entry);
+}
+
 /* An encrypted fragment, checked as a decrypter reads it: saio leads to the
  * senc entries, each entry's subsamples cover the sample, undoing the XOR of
  * the protected ranges gives the source bytes back. */
@@ -965,33 +999,10 @@ static void check_protected(const pk_vtrack_t *vt, uint32_t k, const pk_protect_
     for (uint32_t j = 0; j < fr->count; j++) {
         uint32_t i = fr->first + j;
         const pk_sample_t *s = &t->samples[i];
-        const uint8_t *entry = r.p;
-        uint8_t *clear = malloc(s->size);
-        memcpy(clear, b + at, s->size);
-        if (p->iv_size == 8)
-            assert_int_equal(rd_u64(&r), i);        /* the IV the callback wrote */
-        if (p->subsample_counts) {
-            uint16_t ns = rd_u16(&r);
-            assert_int_equal(ns, p->subsample_counts[i]);
-            size_t pos = 0;
-            for (uint16_t q = 0; q < ns; q++) {
-                pos += rd_u16(&r);
-                uint32_t prot = rd_u32(&r);
-                for (uint32_t c = 0; c < prot; c++)
-                    clear[pos + c] ^= KEY;
-                pos += prot;
-            }
-            assert_int_equal(pos, s->size);
-        } else {
-            for (uint32_t c = 0; c < s->size; c++)
-                clear[c] ^= KEY;
-        }
-        size_t entry_size = (size_t)(r.p - entry);
+        size_t entry_size = check_senc_sample(&r, p, t, i, b + at, p->iv_size == 8);
         assert_int_equal(entry_size, pk_protect_senc_entry_size(p, i));
         if (x->has_saiz)
             assert_int_equal(x->saiz_default ? x->saiz_default : x->saiz_sizes[j], entry_size);
-        assert_memory_equal(clear, media + s->pos, s->size);
-        free(clear);
         assert_int_equal(f.size[j], s->size);
         at += s->size;
     }
@@ -1176,30 +1187,8 @@ static size_t check_smooth_protected(const pk_vtrack_t *vt, uint32_t k, const pk
     for (uint32_t j = 0; j < fr->count; j++) {
         uint32_t i = fr->first + j;
         const pk_sample_t *s = &t->samples[i];
-        const uint8_t *entry = e.p;
-        uint8_t *clear = malloc(s->size);
-        memcpy(clear, b + at, s->size);
-        assert_int_equal(rd_u64(&e), i);            /* the IV the callback wrote */
-        if (p->subsample_counts) {
-            uint16_t ns = rd_u16(&e);
-            assert_int_equal(ns, p->subsample_counts[i]);
-            size_t pos = 0;
-            for (uint16_t q = 0; q < ns; q++) {
-                pos += rd_u16(&e);
-                uint32_t prot = rd_u32(&e);
-                for (uint32_t c = 0; c < prot; c++)
-                    clear[pos + c] ^= KEY;
-                pos += prot;
-            }
-            assert_int_equal(pos, s->size);
-        } else {
-            for (uint32_t c = 0; c < s->size; c++)
-                clear[c] ^= KEY;
-        }
-        assert_int_equal((size_t)(e.p - entry), sizes[j]);
-        assert_memory_equal(clear, media + s->pos, s->size);
+        assert_int_equal(check_senc_sample(&e, p, t, i, b + at, 1), sizes[j]);
         assert_int_equal(f.size[j], s->size);
-        free(clear);
         at += s->size;
     }
     assert_int_equal(e.err, 0);

@@ -309,49 +309,43 @@ static void test_hvc1_main(void **state)
     assert_memory_equal(out, want, sizeof want);
 }
 
+/* An fcc entry (w x h) whose hvcC has the profile_tier_level given: its codecs string
+ * (RFC 6381, ISO/IEC 14496-15 E.3) must be `want`. */
+static void check_hevc_codec(uint32_t fcc, uint16_t width, uint16_t height, uint8_t ptl,
+                             uint32_t compat, const uint8_t cons[6], uint8_t level,
+                             const char *want)
+{
+    uint8_t buf[512];
+    wr_t w = wr_init(buf, sizeof buf);
+    size_t b = visual_open(&w, fcc, width, height);
+    put_hvcc(&w, ptl, compat, cons, level);
+    box_close(&w, b);
+    pk_track_t t = { 0 };
+    assert_int_equal(parse(&w, PK_TRACK_VIDEO, &t), 0);
+    assert_string_equal(t.codec, want);
+}
+
 static void test_hev1_space_tier_constraints(void **state)
 {
     (void)state;
     /* space 2 (B), high tier, Main 10 (idc 2, compat bit 2), zero byte inside kept */
     static const uint8_t cons[6] = { 0x90, 0x00, 0x12, 0, 0, 0 };
-    uint8_t buf[512];
-    wr_t w = wr_init(buf, sizeof buf);
-    size_t b = visual_open(&w, FOURCC('h','e','v','1'), 1280, 720);
-    put_hvcc(&w, 2 << 6 | 1 << 5 | 2, 0x20000000, cons, 120);
-    box_close(&w, b);
-    pk_track_t t = { 0 };
-    assert_int_equal(parse(&w, PK_TRACK_VIDEO, &t), 0);
-    assert_string_equal(t.codec, "hev1.B2.4.H120.90.00.12");
+    check_hevc_codec(FOURCC('h','e','v','1'), 1280, 720, 2 << 6 | 1 << 5 | 2, 0x20000000, cons,
+                     120, "hev1.B2.4.H120.90.00.12");
 }
 
 static void test_hvc1_no_constraints_all_compat(void **state)
 {
     (void)state;
     static const uint8_t zero[6] = { 0 }, full[6] = { 1, 2, 3, 4, 5, 0xff };
-    uint8_t buf[512];
-    wr_t w = wr_init(buf, sizeof buf);
-    size_t b = visual_open(&w, FOURCC('h','v','c','1'), 640, 360);
-    put_hvcc(&w, 0x01, 0x60000000, zero, 63);
-    box_close(&w, b);
-    pk_track_t t = { 0 };
-    assert_int_equal(parse(&w, PK_TRACK_VIDEO, &t), 0);
-    assert_string_equal(t.codec, "hvc1.1.6.L63");
-
+    check_hevc_codec(FOURCC('h','v','c','1'), 640, 360, 0x01, 0x60000000, zero, 63,
+                     "hvc1.1.6.L63");
     /* the widest string: space 3, idc 31, all 32 flags, high tier 255, 6 bytes */
-    w = wr_init(buf, sizeof buf);
-    b = visual_open(&w, FOURCC('h','v','c','1'), 640, 360);
-    put_hvcc(&w, 0xff, 0xffffffff, full, 255);
-    box_close(&w, b);
-    assert_int_equal(parse(&w, PK_TRACK_VIDEO, &t), 0);
-    assert_string_equal(t.codec, "hvc1.C31.FFFFFFFF.H255.01.02.03.04.05.FF");
-
+    check_hevc_codec(FOURCC('h','v','c','1'), 640, 360, 0xff, 0xffffffff, full, 255,
+                     "hvc1.C31.FFFFFFFF.H255.01.02.03.04.05.FF");
     /* compat 0x00000001 is flag 31: reversed it is the top bit */
-    w = wr_init(buf, sizeof buf);
-    b = visual_open(&w, FOURCC('h','v','c','1'), 640, 360);
-    put_hvcc(&w, 0x04, 0x00000001, zero, 90);
-    box_close(&w, b);
-    assert_int_equal(parse(&w, PK_TRACK_VIDEO, &t), 0);
-    assert_string_equal(t.codec, "hvc1.4.80000000.L90");
+    check_hevc_codec(FOURCC('h','v','c','1'), 640, 360, 0x04, 0x00000001, zero, 90,
+                     "hvc1.4.80000000.L90");
 }
 
 /* ---- AAC, MP3 ------------------------------------------------------------ */

@@ -4,6 +4,7 @@
  * output is read back (libxml2 for MPD and Smooth, a line reader for HLS) to check it
  * starts at the first kept fragment. */
 #include "test.h"
+#include "xml_read.h"
 
 #include "../../pack/filter.c"
 
@@ -30,149 +31,34 @@ static void capture(int level, const char *func, const char *msg, void *ctx)
 
 /* ---- synthetic media ---------------------------------------------------- */
 
-/* Sample entries of the ladder fixtures (x264 320x180, AAC-LC 48 kHz stereo) and of
- * tests/fixtures/eac3.mp4 (E-AC-3), as tests/unit/test_pack_hls.c has them. */
-static const char avc1_hex[] =
-    "000000af61766331000000000000000100000000000000000000000000000000014000b4004800000048"
-    "00000000000000010c4c617663206c696278323634000000000000000000000000000000000000000018"
-    "ffff00000035617663430164000cffe1001a6764000cacd941419f9f011000000300100000030300f142"
-    "996001000468efbcb0fdf8f8000000001070617370000000010000000100000014627472740000c35000"
-    "0340d2000340d2";
-static const char mp4a_hex[] =
-    "0000006e6d703461000000000000000100000000000000000002001000000000bb800000000000366573"
-    "6473000000000380808025000100048080801740150000000001f4870001f48705808080051190"
-    "56e5000680808001020000001462747274000000000001f4870001f487";
-static const char ec3_hex[] =
-    "0000004565632d33000000000000000100000000000000000002001000000000bb8000000000000d6465"
-    "63330800200f000000001462747274000000000003e8000003e800";
-
 #define VTS 12800               /* 25 fps: 512 ticks a frame */
 #define VFRAMES 500             /* 20 s */
 #define GOP 25                  /* 1 s: fragments of 2 GOPs, 2 s, 25600 ticks */
 #define FRAG 25600
 #define ATS 48000
 #define AFRAMES 938             /* 20.01 s */
+#include "synth.h"
+
 #define HNS 10000000ull         /* AMS's default filter timescale */
 #define NTRACKS 6
 
 /* Asset order: the ladder, then English AAC, French AAC, English E-AC-3. */
 enum { V3M, V1M5, V600K, A_EN, A_FR, A_EC3 };
 
-typedef struct {
-    uint8_t entry[256];
-    pk_track_t t;
-    pk_sample_t *samples;
-    pk_run_t run;
-    uint32_t *sync;
-} synth_track_t;
-
-typedef struct {
-    arena_t *a;
-    uint8_t *data;
-    size_t len, cap;
-    pk_mem_t mem;
-    pk_source_t src;
-    synth_track_t tr[NTRACKS];
-    pk_asset_track_t at[NTRACKS];
-    pk_asset_t asset;
-    pk_view_t *v;
-} synth_t;
-
 static synth_t *S;              /* the fixture of the running test */
-
-static void unhex(const char *hex, uint8_t *out, uint32_t *len)
-{
-    size_t n = strlen(hex) / 2;
-    for (size_t i = 0; i < n; i++) {
-        unsigned b;
-        sscanf(hex + 2 * i, "%2x", &b);
-        out[i] = (uint8_t)b;
-    }
-    *len = (uint32_t)n;
-}
-
-static uint64_t append(synth_t *s, size_t n)
-{
-    if (s->len + n > s->cap) {
-        s->cap = (s->len + n) * 2;
-        s->data = realloc(s->data, s->cap);
-        assert_non_null(s->data);
-    }
-    uint64_t at = s->len;
-    s->len += n;
-    return at;
-}
-
-/* Video: one NAL unit a sample behind a 4-byte length, IDR on each GOP start, size
- * scaled by `scale`; width x height patched into the entry. Audio: opaque frames. */
-static void add_track(synth_t *s, uint32_t i, pk_track_type_t type, const char *hex,
-                      const char *name, uint32_t bitrate, const char *lang, uint32_t scale,
-                      uint16_t width, uint16_t height)
-{
-    synth_track_t *st = &s->tr[i];
-    pk_track_t *t = &st->t;
-    int video = type == PK_TRACK_VIDEO;
-    uint32_t n = video ? VFRAMES : AFRAMES;
-
-    memset(st, 0, sizeof *st);
-    unhex(hex, st->entry, &t->entry_size);
-    if (video) {                /* VisualSampleEntry width, height (14496-12 12.1.3) */
-        st->entry[32] = (uint8_t)(width >> 8), st->entry[33] = (uint8_t)width;
-        st->entry[34] = (uint8_t)(height >> 8), st->entry[35] = (uint8_t)height;
-    }
-    t->id = 1;
-    t->type = type;
-    t->timescale = video ? VTS : ATS;
-    strcpy(t->lang, lang);
-    t->entry = st->entry;
-    assert_int_equal(pk_codec_parse_entry(st->entry, t->entry_size, t), 0);
-    st->samples = calloc(n, sizeof *st->samples);
-    st->sync = calloc(n, sizeof *st->sync);
-    for (uint32_t k = 0; k < n; k++) {
-        uint32_t size = video ? (k % GOP == 0 ? 3000 : 400 + (k % 7) * 40) * scale
-                              : 300 + (k % 5) * 7;
-        uint64_t pos = append(s, size);
-        memset(s->data + pos, (int)(0x20 + k % 64), size);
-        if (video) {
-            uint32_t nal = size - 4;
-            s->data[pos] = (uint8_t)(nal >> 24);
-            s->data[pos + 1] = (uint8_t)(nal >> 16);
-            s->data[pos + 2] = (uint8_t)(nal >> 8);
-            s->data[pos + 3] = (uint8_t)nal;
-            s->data[pos + 4] = k % GOP == 0 ? 0x65 : 0x41;
-        }
-        st->samples[k] = (pk_sample_t){ .pos = pos, .size = size };
-    }
-    for (uint32_t k = 0; k < n; k += video ? GOP : 1)
-        st->sync[t->sync_count++] = k;
-    st->run = (pk_run_t){ .dts = 0, .first = 0, .count = n, .delta = video ? 512 : 1024 };
-    t->sample_count = n;
-    t->samples = st->samples;
-    t->run_count = 1;
-    t->runs = &st->run;
-    t->sync = st->sync;
-    pk_track_finish(t);
-    s->at[i] = (pk_asset_track_t){ .track = t, .source = &s->src, .name = name,
-                                   .bitrate = bitrate, .language = lang, .src = "synth.mp4",
-                                   .line = i + 1 };
-}
 
 static int setup(void **state)
 {
     (void)state;
     synth_t *s = calloc(1, sizeof *s);
     assert_non_null(s);
-    add_track(s, V3M, PK_TRACK_VIDEO, avc1_hex, "video", 3000000, "und", 5, 1920, 1080);
-    add_track(s, V1M5, PK_TRACK_VIDEO, avc1_hex, "video", 1500000, "und", 3, 1280, 720);
-    add_track(s, V600K, PK_TRACK_VIDEO, avc1_hex, "video", 600000, "und", 1, 640, 360);
-    add_track(s, A_EN, PK_TRACK_AUDIO, mp4a_hex, "aac_eng_2_128000", 128000, "eng", 1, 0, 0);
-    add_track(s, A_FR, PK_TRACK_AUDIO, mp4a_hex, "aac_fra_2_96000", 96000, "fra", 1, 0, 0);
-    add_track(s, A_EC3, PK_TRACK_AUDIO, ec3_hex, "ec3_eng_6_384000", 384000, "eng", 1, 0, 0);
-    s->mem = (pk_mem_t){ s->data, s->len };
-    s->src = pk_source_mem(&s->mem, "synth.mp4");
-    s->asset = (pk_asset_t){ .track_count = NTRACKS, .tracks = s->at };
-    s->a = arena_new();
-    assert_int_equal(pk_view_build(&s->asset, 2000, s->a, &s->v), 0);
+    synth_add_track(s, V3M, PK_TRACK_VIDEO, avc1_hex, "video", 3000000, "und", 5, 1920, 1080);
+    synth_add_track(s, V1M5, PK_TRACK_VIDEO, avc1_hex, "video", 1500000, "und", 3, 1280, 720);
+    synth_add_track(s, V600K, PK_TRACK_VIDEO, avc1_hex, "video", 600000, "und", 1, 640, 360);
+    synth_add_track(s, A_EN, PK_TRACK_AUDIO, mp4a_hex, "aac_eng_2_128000", 128000, "eng", 1, 0, 0);
+    synth_add_track(s, A_FR, PK_TRACK_AUDIO, mp4a_hex, "aac_fra_2_96000", 96000, "fra", 1, 0, 0);
+    synth_add_track(s, A_EC3, PK_TRACK_AUDIO, ec3_hex, "ec3_eng_6_384000", 384000, "eng", 1, 0, 0);
+    synth_view(s, NTRACKS);
     assert_int_equal(s->v->frag_count, 10);
     assert_int_equal(s->v->ref, V3M);
     S = s;
@@ -183,13 +69,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    for (uint32_t i = 0; i < NTRACKS; i++) {
-        free(S->tr[i].samples);
-        free(S->tr[i].sync);
-    }
-    free(S->data);
-    arena_free(S->a);
-    free(S);
+    synth_free(S);
     S = NULL;
     return 0;
 }
@@ -640,36 +520,6 @@ static int call_hls_master(const pk_view_t *v, const void *ctx, arena_t *a, wr_t
     return pk_hls_master(v, c->fmt, NULL, a, w);
 }
 
-typedef struct {
-    xmlDocPtr doc;
-    xmlXPathContextPtr xp;
-} xml_t;
-
-static xml_t parse_xml(const char *text)
-{
-    xml_t x;
-    x.doc = xmlReadMemory(text, (int)strlen(text), "out.xml", NULL, XML_PARSE_NONET);
-    assert_non_null(x.doc);
-    x.xp = xmlXPathNewContext(x.doc);
-    xmlXPathRegisterNs(x.xp, BAD_CAST "d", BAD_CAST "urn:mpeg:dash:schema:mpd:2011");
-    return x;
-}
-
-static void xml_free(xml_t *x)
-{
-    xmlXPathFreeContext(x->xp);
-    xmlFreeDoc(x->doc);
-}
-
-/* The number an XPath expression gives (NaN when none). */
-static double num(xml_t *x, const char *expr)
-{
-    xmlXPathObjectPtr o = xmlXPathEvalExpression(BAD_CAST expr, x->xp);
-    double d = xmlXPathCastToNumber(o);
-    xmlXPathFreeObject(o);
-    return d;
-}
-
 static char *str(xml_t *x, const char *expr)
 {
     xmlXPathObjectPtr o = xmlXPathEvalExpression(BAD_CAST expr, x->xp);
@@ -696,7 +546,7 @@ static void test_mpd_on_trimmed_view(void **state)
     (void)state;
     pk_view_t *v = trimmed();
     char *text = run(call_mpd, v, NULL);
-    xml_t x = parse_xml(text);
+    xml_t x = xml_parse(text);
     const pk_vtrack_t *vid = &v->tracks[0], *en = &v->tracks[2];
 
     CHECK(vid->frags[2].time == 2 * FRAG);
@@ -704,22 +554,22 @@ static void test_mpd_on_trimmed_view(void **state)
     assert_string_equal(dur, "PT8S");
     xmlFree(dur);
     /* video: one SegmentTemplate for the set */
-    assert_int_equal(num(&x, "count(//d:SegmentTemplate[@timescale='12800'])"), 1);
-    assert_int_equal(num(&x, "//d:SegmentTemplate[@timescale='12800']"
+    assert_int_equal(xml_num(&x, "count(//d:SegmentTemplate[@timescale='12800'])"), 1);
+    assert_int_equal(xml_num(&x, "//d:SegmentTemplate[@timescale='12800']"
                              "/@presentationTimeOffset"), 2 * FRAG);
-    assert_int_equal(num(&x, "//d:SegmentTemplate[@timescale='12800']"
+    assert_int_equal(xml_num(&x, "//d:SegmentTemplate[@timescale='12800']"
                              "/d:SegmentTimeline/d:S[1]/@t"), 2 * FRAG);
-    assert_int_equal(num(&x, "count(//d:SegmentTemplate[@timescale='12800']//d:S)"), 1);
+    assert_int_equal(xml_num(&x, "count(//d:SegmentTemplate[@timescale='12800']//d:S)"), 1);
     /* 4 equal fragments: one S of d=25600 r=3 */
-    assert_int_equal(num(&x, "//d:SegmentTemplate[@timescale='12800']//d:S[1]/@d"), FRAG);
-    assert_int_equal(num(&x, "//d:SegmentTemplate[@timescale='12800']//d:S[1]/@r"), 3);
-    assert_int_equal(num(&x, "count(//d:Representation[@bandwidth='3000000'])"), 0);
-    assert_int_equal(num(&x, "count(//d:Representation[@bandwidth='1500000'])"), 1);
+    assert_int_equal(xml_num(&x, "//d:SegmentTemplate[@timescale='12800']//d:S[1]/@d"), FRAG);
+    assert_int_equal(xml_num(&x, "//d:SegmentTemplate[@timescale='12800']//d:S[1]/@r"), 3);
+    assert_int_equal(xml_num(&x, "count(//d:Representation[@bandwidth='3000000'])"), 0);
+    assert_int_equal(xml_num(&x, "count(//d:Representation[@bandwidth='1500000'])"), 1);
     /* audio: its own first fragment, the period start in its timescale (4 s) */
-    assert_int_equal(num(&x, "count(//d:SegmentTemplate[@timescale='48000'])"), 3);
-    assert_int_equal(num(&x, "count(//d:SegmentTemplate[@presentationTimeOffset='192000'])"),
+    assert_int_equal(xml_num(&x, "count(//d:SegmentTemplate[@timescale='48000'])"), 3);
+    assert_int_equal(xml_num(&x, "count(//d:SegmentTemplate[@presentationTimeOffset='192000'])"),
                      3);
-    assert_int_equal(num(&x, "(//d:AdaptationSet[@lang='en'])[1]//d:S[1]/@t"),
+    assert_int_equal(xml_num(&x, "(//d:AdaptationSet[@lang='en'])[1]//d:S[1]/@t"),
                      (double)en->frags[2].time);
     CHECK(llabs((long long)en->frags[2].time - 4 * ATS) <= 512);
     xml_free(&x);
@@ -802,18 +652,18 @@ static void test_smooth_on_trimmed_view(void **state)
     (void)state;
     pk_view_t *v = trimmed();
     char *text = run(call_smooth, v, NULL);
-    xml_t x = parse_xml(text);
+    xml_t x = xml_parse(text);
     const pk_vtrack_t *en = &v->tracks[2];
 
-    assert_int_equal(num(&x, "/SmoothStreamingMedia/@Duration"), 8 * HNS);
-    assert_int_equal(num(&x, "//StreamIndex[@Type='video']/c[1]/@t"), 2 * FRAG);
-    assert_int_equal(num(&x, "//StreamIndex[@Type='video']/@Chunks"), 4);
-    assert_int_equal(num(&x, "count(//StreamIndex[@Type='video']/QualityLevel)"), 2);
-    assert_int_equal(num(&x, "//StreamIndex[@Type='video']/c[1]/@d"), FRAG);
-    assert_int_equal(num(&x, "//StreamIndex[@Type='video']/c[1]/@r"), 4);
-    assert_int_equal(num(&x, "//StreamIndex[@Name='aac_eng_2_128000']/c[1]/@t"),
+    assert_int_equal(xml_num(&x, "/SmoothStreamingMedia/@Duration"), 8 * HNS);
+    assert_int_equal(xml_num(&x, "//StreamIndex[@Type='video']/c[1]/@t"), 2 * FRAG);
+    assert_int_equal(xml_num(&x, "//StreamIndex[@Type='video']/@Chunks"), 4);
+    assert_int_equal(xml_num(&x, "count(//StreamIndex[@Type='video']/QualityLevel)"), 2);
+    assert_int_equal(xml_num(&x, "//StreamIndex[@Type='video']/c[1]/@d"), FRAG);
+    assert_int_equal(xml_num(&x, "//StreamIndex[@Type='video']/c[1]/@r"), 4);
+    assert_int_equal(xml_num(&x, "//StreamIndex[@Name='aac_eng_2_128000']/c[1]/@t"),
                      (double)en->frags[2].time);
-    assert_int_equal(num(&x, "//StreamIndex[@Name='aac_eng_2_128000']/@Chunks"), 4);
+    assert_int_equal(xml_num(&x, "//StreamIndex[@Name='aac_eng_2_128000']/@Chunks"), 4);
     xml_free(&x);
     free(text);
 }

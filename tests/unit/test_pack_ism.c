@@ -79,6 +79,32 @@ static void expect_param(const pk_ism_param_t *p, const char *name, const char *
     assert_string_equal(p->value, value);
 }
 
+/* The fields of an entry, as the manifest's text spells them (language NULL: none). */
+typedef struct {
+    pk_track_type_t type;
+    const char *src;
+    uint32_t system_bitrate;
+    const char *language;
+    uint32_t track_id;
+    const char *track_name;
+    uint32_t line, param_count;
+} want_entry_t;
+
+static void expect_entry(const pk_ism_entry_t *e, want_entry_t w)
+{
+    assert_int_equal(e->type, w.type);
+    assert_string_equal(e->src, w.src);
+    assert_int_equal(e->system_bitrate, w.system_bitrate);
+    if (w.language)
+        assert_string_equal(e->language, w.language);
+    else
+        assert_null(e->language);
+    assert_int_equal(e->track_id, w.track_id);
+    assert_string_equal(e->track_name, w.track_name);
+    assert_int_equal(e->line, w.line);
+    assert_int_equal(e->param_count, w.param_count);
+}
+
 /* ---- real manifests ---------------------------------------------------------------------- */
 
 /* ams-facts §4.2: AMS v3 Standard Encoder, attributes and params */
@@ -124,15 +150,9 @@ static void test_ams_v3(void **state)
     assert_int_equal(ism->entry_count, 2);
 
     e = &ism->entries[0];
-    assert_int_equal(e->type, PK_TRACK_AUDIO);
-    assert_string_equal(e->src, "ignite_320x180_AACAudio_381.mp4");
-    assert_int_equal(e->system_bitrate, 128041);
-    assert_string_equal(e->language, "eng");
+    expect_entry(e, (want_entry_t){ PK_TRACK_AUDIO, "ignite_320x180_AACAudio_381.mp4", 128041,
+                                    "eng", 2, "aac_eng_2_128041_2_1", 9, 5 });
     assert_null(e->title);
-    assert_int_equal(e->track_id, 2);
-    assert_string_equal(e->track_name, "aac_eng_2_128041_2_1");
-    assert_int_equal(e->line, 9);
-    assert_int_equal(e->param_count, 5);
     expect_param(&e->params[0], "systemBitrate", "128041");
     expect_param(&e->params[1], "trackID", "2");
     expect_param(&e->params[2], "trackName", "aac_eng_2_128041_2_1");
@@ -141,15 +161,9 @@ static void test_ams_v3(void **state)
     assert_string_equal(pk_ism_param(e, "trackindex"), "ignite_320x180_AACAudio_381_2.mpi");
 
     e = &ism->entries[1];
-    assert_int_equal(e->type, PK_TRACK_VIDEO);
-    assert_string_equal(e->src, "ignite_1280x720_AACAudio_3549.mp4");
-    assert_int_equal(e->system_bitrate, 3549855);
-    assert_null(e->language);
+    expect_entry(e, (want_entry_t){ PK_TRACK_VIDEO, "ignite_1280x720_AACAudio_3549.mp4",
+                                    3549855, NULL, 1, "video", 16, 3 });
     assert_null(e->title);
-    assert_int_equal(e->track_id, 1);
-    assert_string_equal(e->track_name, "video");
-    assert_int_equal(e->line, 16);
-    assert_int_equal(e->param_count, 3);
     expect_param(&e->params[0], "trackID", "1");
     expect_param(&e->params[1], "trackName", "video");
     expect_param(&e->params[2], "trackIndex", "ignite_1280x720_AACAudio_3549_1.mpi");
@@ -270,14 +284,8 @@ static void test_usp(void **state)
     assert_int_equal(ism->entry_count, 3);
 
     e = &ism->entries[0];
-    assert_int_equal(e->type, PK_TRACK_AUDIO);
-    assert_string_equal(e->src, "165258_64000_1.isma");
-    assert_int_equal(e->system_bitrate, 64000);
-    assert_string_equal(e->language, "eng");
-    assert_int_equal(e->track_id, 1);
-    assert_string_equal(e->track_name, "audio_eng");
-    assert_int_equal(e->line, 14);
-    assert_int_equal(e->param_count, 11);
+    expect_entry(e, (want_entry_t){ PK_TRACK_AUDIO, "165258_64000_1.isma", 64000, "eng",
+                                    1, "audio_eng", 14, 11 });
     for (uint32_t i = 0; i < 11; i++)
         expect_param(&e->params[i], audio[i][0], audio[i][1]);
     assert_string_equal(pk_ism_param(e, "fourcc"), "AACH");
@@ -286,28 +294,16 @@ static void test_usp(void **state)
     assert_null(pk_ism_param(e, "MaxWidth"));
 
     e = &ism->entries[1];
-    assert_int_equal(e->type, PK_TRACK_VIDEO);
-    assert_string_equal(e->src, "165258_1000000_2.ismv");
-    assert_int_equal(e->system_bitrate, 1000000);
-    assert_null(e->language);
-    assert_int_equal(e->track_id, 2);
-    assert_string_equal(e->track_name, "video");
-    assert_int_equal(e->line, 27);
-    assert_int_equal(e->param_count, 7);
+    expect_entry(e, (want_entry_t){ PK_TRACK_VIDEO, "165258_1000000_2.ismv", 1000000, NULL,
+                                    2, "video", 27, 7 });
     assert_string_equal(pk_ism_param(e, "CodecPrivateData"),
                         "000000016764001FAC2CA5014016EC04"
                         "400000FA40003A9803C60C6580000000168E9093525");
     assert_string_equal(pk_ism_param(e, "maxheight"), "720");
 
     e = &ism->entries[2];
-    assert_int_equal(e->type, PK_TRACK_TEXT);
-    assert_string_equal(e->src, "165258_1000_3.ismt");
-    assert_int_equal(e->system_bitrate, 1000);
-    assert_string_equal(e->language, "nld");
-    assert_int_equal(e->track_id, 3);
-    assert_string_equal(e->track_name, "textstream_nld");
-    assert_int_equal(e->line, 36);
-    assert_int_equal(e->param_count, 3);
+    expect_entry(e, (want_entry_t){ PK_TRACK_TEXT, "165258_1000_3.ismt", 1000, "nld",
+                                    3, "textstream_nld", 36, 3 });
     expect_param(&e->params[2], "FourCC", "TTML");
 }
 

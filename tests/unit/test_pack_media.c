@@ -81,6 +81,29 @@ static uint8_t *pack(const pk_media_t *m, size_t *len, size_t shift)
     return buf;
 }
 
+/* m packed into a blob and unpacked in place from it (both kept: back points into blob). */
+typedef struct {
+    uint8_t *blob;
+    size_t len;
+    arena_t *a;
+    pk_media_t *back;
+} unpacked_t;
+
+static unpacked_t unpacked(const pk_media_t *m)
+{
+    unpacked_t u;
+    u.blob = pack(m, &u.len, 0);
+    u.a = arena_new();
+    CHECK(pk_media_unpack(u.blob, u.len, u.a, &u.back) == 0);
+    return u;
+}
+
+static void unpacked_free(unpacked_t *u)
+{
+    arena_free(u->a);
+    free(u->blob);
+}
+
 static void same_track(const pk_track_t *a, const pk_track_t *b)
 {
     CHECK(a->id == b->id && a->type == b->type && a->timescale == b->timescale);
@@ -98,18 +121,14 @@ static void test_blob_round_trip_zero_copy(void **state)
 {
     (void)state;
     pk_track_t t;
-    pk_media_t m = make_media(&t), *back;
-    size_t len;
-    uint8_t *blob = pack(&m, &len, 0);
-    arena_t *a = arena_new();
-    CHECK(pk_media_unpack(blob, len, a, &back) == 0);
-    CHECK(back->track_count == 1 && back->movie_timescale == 600);
-    same_track(&t, &back->tracks[0]);
+    pk_media_t m = make_media(&t);
+    unpacked_t u = unpacked(&m);
+    CHECK(u.back->track_count == 1 && u.back->movie_timescale == 600);
+    same_track(&t, &u.back->tracks[0]);
     /* the tables are viewed in place, not copied */
-    CHECK((const uint8_t *)back->tracks[0].samples > blob);
-    CHECK((const uint8_t *)back->tracks[0].samples < blob + len);
-    arena_free(a);
-    free(blob);
+    CHECK((const uint8_t *)u.back->tracks[0].samples > u.blob);
+    CHECK((const uint8_t *)u.back->tracks[0].samples < u.blob + u.len);
+    unpacked_free(&u);
 }
 
 static void test_blob_unaligned_is_copied(void **state)
@@ -147,18 +166,14 @@ static void test_blob_all_sync_track(void **state)
 {
     (void)state;
     pk_track_t t;
-    pk_media_t m = make_media(&t), *back;
+    pk_media_t m = make_media(&t);
     static const uint32_t every[6] = { 0, 1, 2, 3, 4, 5 };
     t.sync = every;             /* an stss listing every sample packs like no stss */
     t.sync_count = 6;
-    size_t len;
-    uint8_t *blob = pack(&m, &len, 0);
-    arena_t *a = arena_new();
-    CHECK(pk_media_unpack(blob, len, a, &back) == 0);
-    CHECK(back->tracks[0].sync == NULL && back->tracks[0].sync_count == 6);
-    CHECK(back->tracks[0].entry_size == 16 && back->tracks[0].entry[4] == 'a');
-    arena_free(a);
-    free(blob);
+    unpacked_t u = unpacked(&m);
+    CHECK(u.back->tracks[0].sync == NULL && u.back->tracks[0].sync_count == 6);
+    CHECK(u.back->tracks[0].entry_size == 16 && u.back->tracks[0].entry[4] == 'a');
+    unpacked_free(&u);
 }
 
 /* No sync sample at all (an empty stss) must not come back as "all sync". */
@@ -166,18 +181,14 @@ static void test_blob_no_sync_track(void **state)
 {
     (void)state;
     pk_track_t t;
-    pk_media_t m = make_media(&t), *back;
+    pk_media_t m = make_media(&t);
     static const uint32_t none[1];
     t.sync = none;
     t.sync_count = 0;
-    size_t len;
-    uint8_t *blob = pack(&m, &len, 0);
-    arena_t *a = arena_new();
-    CHECK(pk_media_unpack(blob, len, a, &back) == 0);
-    CHECK(back->tracks[0].sync != NULL && back->tracks[0].sync_count == 0);
-    CHECK(!pk_track_is_sync(&back->tracks[0], 0));
-    arena_free(a);
-    free(blob);
+    unpacked_t u = unpacked(&m);
+    CHECK(u.back->tracks[0].sync != NULL && u.back->tracks[0].sync_count == 0);
+    CHECK(!pk_track_is_sync(&u.back->tracks[0], 0));
+    unpacked_free(&u);
 }
 
 /* Every truncation and every flipped byte of a blob is refused or yields a

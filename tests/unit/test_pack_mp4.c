@@ -858,8 +858,10 @@ static void check_frag(const pk_media_t *m, const uint8_t *buf)
     assert_int_equal(a->samples[4].pos, a->samples[3].pos + 200);
 }
 
-static void frag_case(int mode)
+/* One row of the fragmented cases: state points at the tfhd base mode. */
+static void test_fragmented(void **state)
 {
+    int mode = *(const int *)*state;
     static uint8_t buf[CAP];
     size_t len = build_frag(buf, mode);
     arena_t *a = arena_new();
@@ -870,23 +872,9 @@ static void frag_case(int mode)
     arena_free(a);
 }
 
-static void test_fragmented_base_is_moof(void **state)
-{
-    (void)state;
-    frag_case(BASE_MOOF);
-}
-
-static void test_fragmented_legacy_base(void **state)
-{
-    (void)state;
-    frag_case(BASE_LEGACY);
-}
-
-static void test_fragmented_explicit_base(void **state)
-{
-    (void)state;
-    frag_case(BASE_EXPLICIT);
-}
+/* A cmocka test of the row, named test_fragmented_<name>. */
+#define FRAG_CASE(name, mode) \
+    { "test_fragmented_" #name, test_fragmented, setup, teardown, &(int){ mode } }
 
 /* The reference file plus one moof for the video track (no mvex: tfhd and trun
  * say everything): the fragment's samples follow the stbl's in one table. */
@@ -1201,9 +1189,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tmcd_skipped_stss_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_codec_skipped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_codec_only, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_fragmented_base_is_moof, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_fragmented_legacy_base, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_fragmented_explicit_base, setup, teardown),
+        FRAG_CASE(base_is_moof, BASE_MOOF),
+        FRAG_CASE(legacy_base, BASE_LEGACY),
+        FRAG_CASE(explicit_base, BASE_EXPLICIT),
         cmocka_unit_test_setup_teardown(test_progressive_then_fragment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lang, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stz2_fields, setup, teardown),

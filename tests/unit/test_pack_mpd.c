@@ -2,6 +2,8 @@
  * libxml2 (XPath) and, when the schema is at hand, validated against the
  * official DASH-MPD.xsd (set MPD_SCHEMA_DIR; default schema/ at the repo root). */
 #include "test.h"
+#include "view4.h"
+#include "xml_read.h"
 
 #include "../../pack/mpd.c"
 
@@ -26,26 +28,7 @@ static void capture(int level, const char *func, const char *msg, void *ctx)
     snprintf(logbuf, sizeof logbuf, "%s", msg);
 }
 
-/* ---- a view: 2 video renditions + English and French AAC ------------------ */
-
-enum { V1, V2, A_EN, A_FR, NTRACKS };
-#define NFRAGS 5
-
-/* video: 4 x 2 s then 1 s at 12800 Hz (DASH: r=3 then one; Smooth: r=4) */
-static const pk_frag_t video_frags[NFRAGS] = {
-    { 0, 50, 0, 25600, 1000 }, { 50, 50, 25600, 25600, 1000 }, { 100, 50, 51200, 25600, 1000 },
-    { 150, 50, 76800, 25600, 1000 }, { 200, 25, 102400, 12800, 500 },
-};
-/* English: AAC frames of 1024 at 48 kHz, 94 or 93 per fragment: no repeats */
-static const pk_frag_t en_frags[NFRAGS] = {
-    { 0, 94, 0, 96256, 100 }, { 94, 93, 96256, 95232, 100 }, { 187, 94, 191488, 96256, 100 },
-    { 281, 93, 287744, 95232, 100 }, { 374, 47, 382976, 48128, 50 },
-};
-/* French: a gap after the second fragment, and it ends one fragment early */
-static const pk_frag_t fr_frags[NFRAGS] = {
-    { 0, 90, 0, 96000, 100 }, { 90, 90, 96000, 96000, 100 }, { 180, 90, 200000, 96000, 100 },
-    { 270, 90, 296000, 96000, 100 }, { 360, 0, 392000, 0, 0 },
-};
+/* ---- a view: 2 video renditions + English and French AAC (view4.h) -------- */
 
 static const uint8_t avcc[] = {
     0x01, 0x64, 0x00, 0x1e, 0xff, 0xe1, 0x00, 0x04, 0x67, 0x64, 0x00, 0x1e,
@@ -53,16 +36,6 @@ static const uint8_t avcc[] = {
 };
 static const uint8_t asc[] = { 0x11, 0x90 };
 static const pk_run_t video_runs[] = { { 0, 0, 224, 512, 0 }, { 114688, 224, 1, 1024, 0 } };
-
-typedef struct {
-    pk_track_t t[NTRACKS];
-    pk_asset_track_t at[NTRACKS];
-    pk_asset_t as;
-    pk_vtrack_t vt[NTRACKS];
-    pk_view_t v;
-} fixture_t;
-
-static fixture_t fx;
 
 static void video_track(pk_track_t *t, uint16_t w, uint16_t h, const char *codec)
 {
@@ -87,26 +60,12 @@ static void audio_track(pk_track_t *t, const char *lang)
 static int setup(void **state)
 {
     (void)state;
-    static const char *const names[NTRACKS] = { "video", "video", "aac_eng_2_128000",
-                                                "aac_fra_2_96000" };
-    static const uint32_t rates[NTRACKS] = { 1000000, 500000, 128000, 96000 };
-    static const char *const langs[NTRACKS] = { "und", "und", "eng", "fra" };
-    const pk_frag_t *frags[NTRACKS] = { video_frags, video_frags, en_frags, fr_frags };
-
     memset(&fx, 0, sizeof fx);
     video_track(&fx.t[V1], 640, 360, "avc1.64001e");
     video_track(&fx.t[V2], 320, 180, "avc1.64000d");
     audio_track(&fx.t[A_EN], "eng");
     audio_track(&fx.t[A_FR], "fra");
-    for (int i = 0; i < NTRACKS; i++) {
-        fx.at[i] = (pk_asset_track_t){ .track = &fx.t[i], .name = names[i], .bitrate = rates[i],
-                                       .language = langs[i], .src = "x.mp4" };
-        fx.vt[i] = (pk_vtrack_t){ .at = &fx.at[i], .t = &fx.t[i], .frags = frags[i] };
-    }
-    fx.as = (pk_asset_t){ .track_count = NTRACKS, .tracks = fx.at };
-    fx.v = (pk_view_t){ .asset = &fx.as, .track_count = NTRACKS, .tracks = fx.vt, .ref = V1,
-                        .frag_count = NFRAGS, .frag_begin = 0, .frag_end = NFRAGS,
-                        .fragment_ms = 2000 };
+    view4_link();
     logbuf[0] = '\0';
     return 0;
 }
@@ -129,67 +88,6 @@ static char *gen(pk_mpd_profile_t profile)
     return buf;
 }
 
-typedef struct {
-    xmlDocPtr doc;
-    xmlXPathContextPtr xp;
-} xml_t;
-
-static xml_t parse(const char *text)
-{
-    xml_t x;
-    x.doc = xmlReadMemory(text, (int)strlen(text), "mpd.xml", NULL, XML_PARSE_NONET);
-    assert_non_null(x.doc);
-    x.xp = xmlXPathNewContext(x.doc);
-    xmlXPathRegisterNs(x.xp, BAD_CAST "d", BAD_CAST "urn:mpeg:dash:schema:mpd:2011");
-    return x;
-}
-
-static void xml_free(xml_t *x)
-{
-    xmlXPathFreeContext(x->xp);
-    xmlFreeDoc(x->doc);
-}
-
-/* The XPath string() of expr, in a static buffer (one at a time). */
-static const char *str(xml_t *x, const char *expr)
-{
-    static char out[512];
-    char q[512];
-    snprintf(q, sizeof q, "string(%s)", expr);
-    xmlXPathObjectPtr o = xmlXPathEvalExpression(BAD_CAST q, x->xp);
-    assert_non_null(o);
-    snprintf(out, sizeof out, "%s", o->stringval ? (const char *)o->stringval : "");
-    xmlXPathFreeObject(o);
-    return out;
-}
-
-static double num(xml_t *x, const char *expr)
-{
-    xmlXPathObjectPtr o = xmlXPathEvalExpression(BAD_CAST expr, x->xp);
-    assert_non_null(o);
-    double d = xmlXPathCastToNumber(o);
-    xmlXPathFreeObject(o);
-    return d;
-}
-
-static xmlNodePtr node(xml_t *x, const char *expr)
-{
-    xmlXPathObjectPtr o = xmlXPathEvalExpression(BAD_CAST expr, x->xp);
-    assert_non_null(o);
-    xmlNodePtr n = o->nodesetval && o->nodesetval->nodeNr == 1 ? o->nodesetval->nodeTab[0] : NULL;
-    xmlXPathFreeObject(o);
-    assert_non_null(n);
-    return n;
-}
-
-static uint64_t attr_u64(xmlNodePtr n, const char *name, uint64_t dflt)
-{
-    xmlChar *s = xmlGetProp(n, BAD_CAST name);
-    uint64_t v = s ? strtoull((const char *)s, NULL, 10) : dflt;
-    xmlFree(s);
-    return v;
-}
-
 /*
  * Expands the SegmentTimeline of a SegmentTemplate node the way a DASH client
  * does (23009-1 5.3.9.6: t defaults to the previous end, r counts REPEATS) and
@@ -207,21 +105,13 @@ static void check_timeline(xmlNodePtr tmpl, const pk_vtrack_t *vt)
     for (xmlNodePtr s = tl->children; s; s = s->next) {
         if (s->type != XML_ELEMENT_NODE)
             continue;
-        t = attr_u64(s, "t", t);
-        uint64_t d = attr_u64(s, "d", 0);
-        uint64_t r = attr_u64(s, "r", 0);
-        for (uint64_t k = 0; k <= r; k++, t += d) {
-            while (f < fx.v.frag_end && !vt->frags[f].count)
-                f++;
-            assert_true(f < fx.v.frag_end);
-            assert_int_equal(t, vt->frags[f].time);
-            assert_int_equal(d, vt->frags[f].duration);
-            f++;
-        }
+        t = xml_attr_u64(s, "t", t);
+        uint64_t d = xml_attr_u64(s, "d", 0);
+        uint64_t r = xml_attr_u64(s, "r", 0);
+        for (uint64_t k = 0; k <= r; k++, t += d)
+            view4_expect_frag(vt, &f, t, d);
     }
-    while (f < fx.v.frag_end && !vt->frags[f].count)
-        f++;
-    assert_int_equal(f, fx.v.frag_end);
+    view4_expect_end(vt, f);
 }
 
 /* ---- schema validation (skipped without the schema) ----------------------- */
@@ -264,68 +154,68 @@ static void test_structure(void **state)
 {
     (void)state;
     char *text = gen(PK_MPD_CSF);
-    xml_t x = parse(text);
+    xml_t x = xml_parse(text);
 
-    assert_string_equal(str(&x, "/d:MPD/@profiles"), "urn:mpeg:dash:profile:isoff-live:2011");
-    assert_string_equal(str(&x, "/d:MPD/@type"), "static");
-    assert_string_equal(str(&x, "/d:MPD/@mediaPresentationDuration"), "PT9S");
-    assert_string_equal(str(&x, "/d:MPD/@minBufferTime"), "PT4.012S");
-    assert_string_equal(str(&x, "/d:MPD/@maxSegmentDuration"), "PT2.006S");
-    assert_int_equal(num(&x, "count(/d:MPD/d:Period)"), 1);
-    assert_int_equal(num(&x, "count(//d:AdaptationSet)"), 3);
-    assert_int_equal(num(&x, "count(//d:Representation)"), 4);
-    assert_int_equal(num(&x, "count(//@startNumber)"), 0);     /* DESIGN §4 */
+    assert_string_equal(xml_str(&x, "/d:MPD/@profiles"), "urn:mpeg:dash:profile:isoff-live:2011");
+    assert_string_equal(xml_str(&x, "/d:MPD/@type"), "static");
+    assert_string_equal(xml_str(&x, "/d:MPD/@mediaPresentationDuration"), "PT9S");
+    assert_string_equal(xml_str(&x, "/d:MPD/@minBufferTime"), "PT4.012S");
+    assert_string_equal(xml_str(&x, "/d:MPD/@maxSegmentDuration"), "PT2.006S");
+    assert_int_equal(xml_num(&x, "count(/d:MPD/d:Period)"), 1);
+    assert_int_equal(xml_num(&x, "count(//d:AdaptationSet)"), 3);
+    assert_int_equal(xml_num(&x, "count(//d:Representation)"), 4);
+    assert_int_equal(xml_num(&x, "count(//@startNumber)"), 0);     /* DESIGN §4 */
 
     /* video: one set, one shared template, both renditions */
-    assert_int_equal(num(&x, "count(//d:AdaptationSet[@contentType='video'])"), 1);
-    assert_string_equal(str(&x, "//d:AdaptationSet[1]/@mimeType"), "video/mp4");
-    assert_string_equal(str(&x, "//d:AdaptationSet[1]/@startWithSAP"), "1");
-    assert_string_equal(str(&x, "//d:AdaptationSet[1]/@segmentAlignment"), "true");
-    assert_string_equal(str(&x, "//d:AdaptationSet[1]/@maxWidth"), "640");
-    assert_string_equal(str(&x, "//d:AdaptationSet[1]/@maxHeight"), "360");
-    assert_int_equal(num(&x, "count(//d:AdaptationSet[1]/d:SegmentTemplate)"), 1);
-    assert_int_equal(num(&x, "count(//d:Representation/d:SegmentTemplate)"), 0);
-    assert_string_equal(str(&x, "//d:AdaptationSet[1]/d:SegmentTemplate/@media"),
+    assert_int_equal(xml_num(&x, "count(//d:AdaptationSet[@contentType='video'])"), 1);
+    assert_string_equal(xml_str(&x, "//d:AdaptationSet[1]/@mimeType"), "video/mp4");
+    assert_string_equal(xml_str(&x, "//d:AdaptationSet[1]/@startWithSAP"), "1");
+    assert_string_equal(xml_str(&x, "//d:AdaptationSet[1]/@segmentAlignment"), "true");
+    assert_string_equal(xml_str(&x, "//d:AdaptationSet[1]/@maxWidth"), "640");
+    assert_string_equal(xml_str(&x, "//d:AdaptationSet[1]/@maxHeight"), "360");
+    assert_int_equal(xml_num(&x, "count(//d:AdaptationSet[1]/d:SegmentTemplate)"), 1);
+    assert_int_equal(xml_num(&x, "count(//d:Representation/d:SegmentTemplate)"), 0);
+    assert_string_equal(xml_str(&x, "//d:AdaptationSet[1]/d:SegmentTemplate/@media"),
                         "QualityLevels($Bandwidth$)/Fragments(video=$Time$,format=cmaf,"
                         "encryption=cenc)");
-    assert_string_equal(str(&x, "//d:AdaptationSet[1]/d:SegmentTemplate/@initialization"),
+    assert_string_equal(xml_str(&x, "//d:AdaptationSet[1]/d:SegmentTemplate/@initialization"),
                         "QualityLevels($Bandwidth$)/Fragments(video=i,format=cmaf,"
                         "encryption=cenc)");
-    assert_string_equal(str(&x, "//d:AdaptationSet[1]/d:SegmentTemplate/@timescale"), "12800");
-    assert_int_equal(num(&x, "count(//d:AdaptationSet[1]/d:SegmentTemplate"
+    assert_string_equal(xml_str(&x, "//d:AdaptationSet[1]/d:SegmentTemplate/@timescale"), "12800");
+    assert_int_equal(xml_num(&x, "count(//d:AdaptationSet[1]/d:SegmentTemplate"
                              "/@presentationTimeOffset)"), 0);
-    assert_string_equal(str(&x, "//d:AdaptationSet[1]/d:Representation[1]/@bandwidth"),
+    assert_string_equal(xml_str(&x, "//d:AdaptationSet[1]/d:Representation[1]/@bandwidth"),
                         "1000000");
-    assert_string_equal(str(&x, "//d:AdaptationSet[1]/d:Representation[2]/@bandwidth"),
+    assert_string_equal(xml_str(&x, "//d:AdaptationSet[1]/d:Representation[2]/@bandwidth"),
                         "500000");
-    assert_string_equal(str(&x, "//d:AdaptationSet[1]/d:Representation[1]/@codecs"),
+    assert_string_equal(xml_str(&x, "//d:AdaptationSet[1]/d:Representation[1]/@codecs"),
                         "avc1.64001e");
-    assert_string_equal(str(&x, "//d:AdaptationSet[1]/d:Representation[2]/@width"), "320");
-    assert_string_equal(str(&x, "//d:AdaptationSet[1]/d:Representation[2]/@height"), "180");
-    assert_string_equal(str(&x, "//d:AdaptationSet[1]/d:Representation[1]/@frameRate"), "25");
-    assert_string_equal(str(&x, "//d:AdaptationSet[1]/d:Representation[1]/@id"),
+    assert_string_equal(xml_str(&x, "//d:AdaptationSet[1]/d:Representation[2]/@width"), "320");
+    assert_string_equal(xml_str(&x, "//d:AdaptationSet[1]/d:Representation[2]/@height"), "180");
+    assert_string_equal(xml_str(&x, "//d:AdaptationSet[1]/d:Representation[1]/@frameRate"), "25");
+    assert_string_equal(xml_str(&x, "//d:AdaptationSet[1]/d:Representation[1]/@id"),
                         "1_V_video_1000000");
 
     /* audio: one set per language, English main, French alternate */
-    assert_string_equal(str(&x, "//d:AdaptationSet[2]/@lang"), "en");
-    assert_string_equal(str(&x, "//d:AdaptationSet[2]/@contentType"), "audio");
-    assert_string_equal(str(&x, "//d:AdaptationSet[2]/@mimeType"), "audio/mp4");
-    assert_string_equal(str(&x, "//d:AdaptationSet[2]/d:Role/@value"), "main");
-    assert_string_equal(str(&x, "//d:AdaptationSet[2]/d:Role/@schemeIdUri"),
+    assert_string_equal(xml_str(&x, "//d:AdaptationSet[2]/@lang"), "en");
+    assert_string_equal(xml_str(&x, "//d:AdaptationSet[2]/@contentType"), "audio");
+    assert_string_equal(xml_str(&x, "//d:AdaptationSet[2]/@mimeType"), "audio/mp4");
+    assert_string_equal(xml_str(&x, "//d:AdaptationSet[2]/d:Role/@value"), "main");
+    assert_string_equal(xml_str(&x, "//d:AdaptationSet[2]/d:Role/@schemeIdUri"),
                         "urn:mpeg:dash:role:2011");
-    assert_string_equal(str(&x, "//d:AdaptationSet[2]/d:Label"), "aac_eng_2_128000");
-    assert_string_equal(str(&x, "//d:AdaptationSet[3]/@lang"), "fr");
-    assert_string_equal(str(&x, "//d:AdaptationSet[3]/d:Role/@value"), "alternate");
-    assert_string_equal(str(&x, "//d:AdaptationSet[2]/d:Representation/@audioSamplingRate"),
+    assert_string_equal(xml_str(&x, "//d:AdaptationSet[2]/d:Label"), "aac_eng_2_128000");
+    assert_string_equal(xml_str(&x, "//d:AdaptationSet[3]/@lang"), "fr");
+    assert_string_equal(xml_str(&x, "//d:AdaptationSet[3]/d:Role/@value"), "alternate");
+    assert_string_equal(xml_str(&x, "//d:AdaptationSet[2]/d:Representation/@audioSamplingRate"),
                         "48000");
-    assert_string_equal(str(&x, "//d:AdaptationSet[2]/d:Representation/@bandwidth"), "128000");
-    assert_string_equal(str(&x, "//d:AdaptationSet[2]/d:Representation/@codecs"), "mp4a.40.2");
-    assert_string_equal(str(&x, "//d:AdaptationSet[2]/d:Representation"
+    assert_string_equal(xml_str(&x, "//d:AdaptationSet[2]/d:Representation/@bandwidth"), "128000");
+    assert_string_equal(xml_str(&x, "//d:AdaptationSet[2]/d:Representation/@codecs"), "mp4a.40.2");
+    assert_string_equal(xml_str(&x, "//d:AdaptationSet[2]/d:Representation"
                                 "/d:AudioChannelConfiguration/@value"), "2");
-    assert_string_equal(str(&x, "//d:AdaptationSet[2]/d:Representation"
+    assert_string_equal(xml_str(&x, "//d:AdaptationSet[2]/d:Representation"
                                 "/d:AudioChannelConfiguration/@schemeIdUri"),
                         "urn:mpeg:dash:23003:3:audio_channel_configuration:2011");
-    assert_string_equal(str(&x, "//d:AdaptationSet[3]/d:SegmentTemplate/@media"),
+    assert_string_equal(xml_str(&x, "//d:AdaptationSet[3]/d:SegmentTemplate/@media"),
                         "QualityLevels($Bandwidth$)/Fragments(aac_fra_2_96000=$Time$,"
                         "format=cmaf,encryption=cenc)");
     xml_free(&x);
@@ -336,24 +226,24 @@ static void test_timelines(void **state)
 {
     (void)state;
     char *text = gen(PK_MPD_CSF);
-    xml_t x = parse(text);
-    check_timeline(node(&x, "//d:AdaptationSet[1]/d:SegmentTemplate"), &fx.vt[V1]);
-    check_timeline(node(&x, "//d:AdaptationSet[2]/d:SegmentTemplate"), &fx.vt[A_EN]);
-    check_timeline(node(&x, "//d:AdaptationSet[3]/d:SegmentTemplate"), &fx.vt[A_FR]);
+    xml_t x = xml_parse(text);
+    check_timeline(xml_node(&x, "//d:AdaptationSet[1]/d:SegmentTemplate"), &fx.vt[V1]);
+    check_timeline(xml_node(&x, "//d:AdaptationSet[2]/d:SegmentTemplate"), &fx.vt[A_EN]);
+    check_timeline(xml_node(&x, "//d:AdaptationSet[3]/d:SegmentTemplate"), &fx.vt[A_FR]);
     /* r counts repeats: four 2 s fragments are one S with r=3, t only on the first */
-    assert_int_equal(num(&x, "count(//d:AdaptationSet[1]//d:S)"), 2);
-    assert_string_equal(str(&x, "//d:AdaptationSet[1]//d:S[1]/@t"), "0");
-    assert_string_equal(str(&x, "//d:AdaptationSet[1]//d:S[1]/@r"), "3");
-    assert_int_equal(num(&x, "count(//d:AdaptationSet[1]//d:S[2]/@t)"), 0);
-    assert_int_equal(num(&x, "count(//d:AdaptationSet[1]//d:S[2]/@r)"), 0);
+    assert_int_equal(xml_num(&x, "count(//d:AdaptationSet[1]//d:S)"), 2);
+    assert_string_equal(xml_str(&x, "//d:AdaptationSet[1]//d:S[1]/@t"), "0");
+    assert_string_equal(xml_str(&x, "//d:AdaptationSet[1]//d:S[1]/@r"), "3");
+    assert_int_equal(xml_num(&x, "count(//d:AdaptationSet[1]//d:S[2]/@t)"), 0);
+    assert_int_equal(xml_num(&x, "count(//d:AdaptationSet[1]//d:S[2]/@r)"), 0);
     /* no repeats: five S, no r anywhere; t only on the first */
-    assert_int_equal(num(&x, "count(//d:AdaptationSet[2]//d:S)"), 5);
-    assert_int_equal(num(&x, "count(//d:AdaptationSet[2]//d:S/@r)"), 0);
-    assert_int_equal(num(&x, "count(//d:AdaptationSet[2]//d:S/@t)"), 1);
+    assert_int_equal(xml_num(&x, "count(//d:AdaptationSet[2]//d:S)"), 5);
+    assert_int_equal(xml_num(&x, "count(//d:AdaptationSet[2]//d:S/@r)"), 0);
+    assert_int_equal(xml_num(&x, "count(//d:AdaptationSet[2]//d:S/@t)"), 1);
     /* the gap restates t; the empty last fragment has no S */
-    assert_int_equal(num(&x, "count(//d:AdaptationSet[3]//d:S)"), 2);
-    assert_string_equal(str(&x, "//d:AdaptationSet[3]//d:S[2]/@t"), "200000");
-    assert_string_equal(str(&x, "//d:AdaptationSet[3]//d:S[2]/@r"), "1");
+    assert_int_equal(xml_num(&x, "count(//d:AdaptationSet[3]//d:S)"), 2);
+    assert_string_equal(xml_str(&x, "//d:AdaptationSet[3]//d:S[2]/@t"), "200000");
+    assert_string_equal(xml_str(&x, "//d:AdaptationSet[3]//d:S[2]/@r"), "1");
     xml_free(&x);
     free(text);
 }
@@ -366,16 +256,17 @@ static void test_trimmed_view(void **state)
     fx.v.frag_begin = 2;
     fx.v.frag_end = 4;
     char *text = gen(PK_MPD_CSF);
-    xml_t x = parse(text);
-    assert_string_equal(str(&x, "/d:MPD/@mediaPresentationDuration"), "PT4S");
-    assert_string_equal(str(&x, "//d:AdaptationSet[1]/d:SegmentTemplate/@presentationTimeOffset"),
-                        "51200");
-    assert_string_equal(str(&x, "//d:AdaptationSet[2]/d:SegmentTemplate/@presentationTimeOffset"),
+    xml_t x = xml_parse(text);
+    assert_string_equal(xml_str(&x, "/d:MPD/@mediaPresentationDuration"), "PT4S");
+    assert_string_equal(xml_str(&x, "//d:AdaptationSet[1]/d:SegmentTemplate"
+                                "/@presentationTimeOffset"), "51200");
+    assert_string_equal(xml_str(&x, "//d:AdaptationSet[2]/d:SegmentTemplate"
+                                "/@presentationTimeOffset"),
                         "192000");
-    check_timeline(node(&x, "//d:AdaptationSet[1]/d:SegmentTemplate"), &fx.vt[V1]);
-    check_timeline(node(&x, "//d:AdaptationSet[2]/d:SegmentTemplate"), &fx.vt[A_EN]);
-    check_timeline(node(&x, "//d:AdaptationSet[3]/d:SegmentTemplate"), &fx.vt[A_FR]);
-    assert_string_equal(str(&x, "//d:AdaptationSet[1]//d:S[1]/@t"), "51200");
+    check_timeline(xml_node(&x, "//d:AdaptationSet[1]/d:SegmentTemplate"), &fx.vt[V1]);
+    check_timeline(xml_node(&x, "//d:AdaptationSet[2]/d:SegmentTemplate"), &fx.vt[A_EN]);
+    check_timeline(xml_node(&x, "//d:AdaptationSet[3]/d:SegmentTemplate"), &fx.vt[A_FR]);
+    assert_string_equal(xml_str(&x, "//d:AdaptationSet[1]//d:S[1]/@t"), "51200");
     check_schema(text);
     xml_free(&x);
     free(text);
@@ -384,9 +275,9 @@ static void test_trimmed_view(void **state)
     fx.v.frag_begin = 4;
     fx.v.frag_end = 5;
     text = gen(PK_MPD_CSF);
-    x = parse(text);
-    assert_int_equal(num(&x, "count(//d:AdaptationSet)"), 2);
-    assert_int_equal(num(&x, "count(//d:AdaptationSet[@lang='fr'])"), 0);
+    x = xml_parse(text);
+    assert_int_equal(xml_num(&x, "count(//d:AdaptationSet)"), 2);
+    assert_int_equal(xml_num(&x, "count(//d:AdaptationSet[@lang='fr'])"), 0);
     xml_free(&x);
     free(text);
 }
@@ -404,15 +295,15 @@ static void test_template_per_representation(void **state)
     fx.t[V2].timescale = 90000;
     fx.vt[V2].frags = other;
     char *text = gen(PK_MPD_CSF);
-    xml_t x = parse(text);
-    assert_int_equal(num(&x, "count(//d:AdaptationSet[1]/d:SegmentTemplate)"), 0);
-    assert_int_equal(num(&x, "count(//d:AdaptationSet[1]/d:Representation/d:SegmentTemplate)"),
+    xml_t x = xml_parse(text);
+    assert_int_equal(xml_num(&x, "count(//d:AdaptationSet[1]/d:SegmentTemplate)"), 0);
+    assert_int_equal(xml_num(&x, "count(//d:AdaptationSet[1]/d:Representation/d:SegmentTemplate)"),
                      2);
-    assert_string_equal(str(&x, "//d:AdaptationSet[1]/d:Representation[2]/d:SegmentTemplate"
+    assert_string_equal(xml_str(&x, "//d:AdaptationSet[1]/d:Representation[2]/d:SegmentTemplate"
                                 "/@timescale"), "90000");
-    check_timeline(node(&x, "//d:AdaptationSet[1]/d:Representation[1]/d:SegmentTemplate"),
+    check_timeline(xml_node(&x, "//d:AdaptationSet[1]/d:Representation[1]/d:SegmentTemplate"),
                    &fx.vt[V1]);
-    check_timeline(node(&x, "//d:AdaptationSet[1]/d:Representation[2]/d:SegmentTemplate"),
+    check_timeline(xml_node(&x, "//d:AdaptationSet[1]/d:Representation[2]/d:SegmentTemplate"),
                    &fx.vt[V2]);
     check_schema(text);
     xml_free(&x);
@@ -426,12 +317,12 @@ static void test_escaping(void **state)
     (void)state;
     fx.at[A_FR].name = "a&b <c>$";
     char *text = gen(PK_MPD_CSF);
-    xml_t x = parse(text);
-    assert_string_equal(str(&x, "//d:AdaptationSet[3]/d:Label"), "a&b <c>$");
-    assert_string_equal(str(&x, "//d:AdaptationSet[3]/d:SegmentTemplate/@media"),
+    xml_t x = xml_parse(text);
+    assert_string_equal(xml_str(&x, "//d:AdaptationSet[3]/d:Label"), "a&b <c>$");
+    assert_string_equal(xml_str(&x, "//d:AdaptationSet[3]/d:SegmentTemplate/@media"),
                         "QualityLevels($Bandwidth$)/Fragments(a%26b%20%3Cc%3E%24=$Time$,"
                         "format=cmaf,encryption=cenc)");
-    assert_string_equal(str(&x, "//d:AdaptationSet[3]/d:Representation/@id"),
+    assert_string_equal(xml_str(&x, "//d:AdaptationSet[3]/d:Representation/@id"),
                         "3_A_a&b_<c>$_96000");
     check_schema(text);
     xml_free(&x);
@@ -445,15 +336,15 @@ static void test_audio_grouping(void **state)
     (void)state;
     fx.at[A_FR].language = "eng";
     char *text = gen(PK_MPD_CSF);
-    xml_t x = parse(text);
-    assert_int_equal(num(&x, "count(//d:AdaptationSet)"), 2);
-    assert_int_equal(num(&x, "count(//d:AdaptationSet[2]/d:Representation)"), 2);
-    assert_int_equal(num(&x, "count(//d:AdaptationSet[2]/d:Label)"), 0);
-    assert_int_equal(num(&x, "count(//d:AdaptationSet[2]/d:Representation/d:Label)"), 2);
-    assert_int_equal(num(&x, "count(//d:AdaptationSet[2]/d:SegmentTemplate)"), 0);
-    assert_string_equal(str(&x, "//d:AdaptationSet[2]/d:Representation[2]/d:Label"),
+    xml_t x = xml_parse(text);
+    assert_int_equal(xml_num(&x, "count(//d:AdaptationSet)"), 2);
+    assert_int_equal(xml_num(&x, "count(//d:AdaptationSet[2]/d:Representation)"), 2);
+    assert_int_equal(xml_num(&x, "count(//d:AdaptationSet[2]/d:Label)"), 0);
+    assert_int_equal(xml_num(&x, "count(//d:AdaptationSet[2]/d:Representation/d:Label)"), 2);
+    assert_int_equal(xml_num(&x, "count(//d:AdaptationSet[2]/d:SegmentTemplate)"), 0);
+    assert_string_equal(xml_str(&x, "//d:AdaptationSet[2]/d:Representation[2]/d:Label"),
                         "aac_fra_2_96000");
-    check_timeline(node(&x, "//d:AdaptationSet[2]/d:Representation[2]/d:SegmentTemplate"),
+    check_timeline(xml_node(&x, "//d:AdaptationSet[2]/d:Representation[2]/d:SegmentTemplate"),
                    &fx.vt[A_FR]);
     check_schema(text);
     xml_free(&x);
@@ -463,11 +354,11 @@ static void test_audio_grouping(void **state)
     strcpy(fx.t[A_FR].codec, "ac-3");
     fx.t[A_FR].channels = 6;
     text = gen(PK_MPD_CSF);
-    x = parse(text);
-    assert_int_equal(num(&x, "count(//d:AdaptationSet)"), 3);
-    assert_string_equal(str(&x, "//d:AdaptationSet[3]/@lang"), "en");
-    assert_string_equal(str(&x, "//d:AdaptationSet[3]/d:Role/@value"), "alternate");
-    assert_string_equal(str(&x, "//d:AdaptationSet[3]//d:AudioChannelConfiguration/@value"),
+    x = xml_parse(text);
+    assert_int_equal(xml_num(&x, "count(//d:AdaptationSet)"), 3);
+    assert_string_equal(xml_str(&x, "//d:AdaptationSet[3]/@lang"), "en");
+    assert_string_equal(xml_str(&x, "//d:AdaptationSet[3]/d:Role/@value"), "alternate");
+    assert_string_equal(xml_str(&x, "//d:AdaptationSet[3]//d:AudioChannelConfiguration/@value"),
                         "6");
     xml_free(&x);
     free(text);
@@ -475,8 +366,8 @@ static void test_audio_grouping(void **state)
     /* "und" has no lang attribute */
     fx.at[A_FR].language = "und";
     text = gen(PK_MPD_CSF);
-    x = parse(text);
-    assert_int_equal(num(&x, "count(//d:AdaptationSet[3]/@lang)"), 0);
+    x = xml_parse(text);
+    assert_int_equal(xml_num(&x, "count(//d:AdaptationSet[3]/@lang)"), 0);
     xml_free(&x);
     free(text);
 }
@@ -485,10 +376,10 @@ static void test_cmaf_profile(void **state)
 {
     (void)state;
     char *text = gen(PK_MPD_CMAF);
-    xml_t x = parse(text);
-    assert_string_equal(str(&x, "/d:MPD/@profiles"),
+    xml_t x = xml_parse(text);
+    assert_string_equal(xml_str(&x, "/d:MPD/@profiles"),
                         "urn:mpeg:dash:profile:isoff-live:2011,urn:mpeg:dash:profile:cmaf:2019");
-    assert_int_equal(num(&x, "count(//d:AdaptationSet[@containerProfiles='cmfc'])"), 3);
+    assert_int_equal(xml_num(&x, "count(//d:AdaptationSet[@containerProfiles='cmfc'])"), 3);
     check_schema(text);
     xml_free(&x);
     free(text);
@@ -604,7 +495,7 @@ static char *gen_drm(void)
 
 static xml_t parse_drm(const char *text)
 {
-    xml_t x = parse(text);
+    xml_t x = xml_parse(text);
     xmlXPathRegisterNs(x.xp, BAD_CAST "cenc", BAD_CAST "urn:mpeg:cenc:2013");
     xmlXPathRegisterNs(x.xp, BAD_CAST "mspr", BAD_CAST "urn:microsoft:playready");
     xmlXPathRegisterNs(x.xp, BAD_CAST "dashif", BAD_CAST "https://dashif.org/CPS");
@@ -616,39 +507,39 @@ static void check_key(xml_t *x, const char *at, const char *kid)
 {
     char q[256];
     snprintf(q, sizeof q, "count(%s/d:ContentProtection)", at);
-    assert_int_equal(num(x, q), 5);
+    assert_int_equal(xml_num(x, q), 5);
     snprintf(q, sizeof q, "%s/d:ContentProtection[1]/@schemeIdUri", at);
-    assert_string_equal(str(x, q), "urn:mpeg:dash:mp4protection:2011");
+    assert_string_equal(xml_str(x, q), "urn:mpeg:dash:mp4protection:2011");
     snprintf(q, sizeof q, "%s/d:ContentProtection[1]/@value", at);
-    assert_string_equal(str(x, q), "cenc");
+    assert_string_equal(xml_str(x, q), "cenc");
     snprintf(q, sizeof q, "%s/d:ContentProtection[1]/@cenc:default_KID", at);
-    assert_string_equal(str(x, q), kid);
+    assert_string_equal(xml_str(x, q), kid);
     snprintf(q, sizeof q, "%s/d:ContentProtection[2]/@schemeIdUri", at);
-    assert_string_equal(str(x, q), "urn:uuid:" PLAYREADY);
+    assert_string_equal(xml_str(x, q), "urn:uuid:" PLAYREADY);
     snprintf(q, sizeof q, "%s/d:ContentProtection[2]/@value", at);
-    assert_string_equal(str(x, q), "MSPR 2.0");
+    assert_string_equal(xml_str(x, q), "MSPR 2.0");
     snprintf(q, sizeof q, "%s/d:ContentProtection[2]/cenc:pssh", at);
-    assert_string_equal(str(x, q), WV_PSSH_B64);
+    assert_string_equal(xml_str(x, q), WV_PSSH_B64);
     snprintf(q, sizeof q, "%s/d:ContentProtection[2]/mspr:pro", at);
-    assert_string_equal(str(x, q), PRO_B64);
+    assert_string_equal(xml_str(x, q), PRO_B64);
     snprintf(q, sizeof q, "%s/d:ContentProtection[3]/@schemeIdUri", at);
-    assert_string_equal(str(x, q), "urn:uuid:" WIDEVINE);
+    assert_string_equal(xml_str(x, q), "urn:uuid:" WIDEVINE);
     snprintf(q, sizeof q, "%s/d:ContentProtection[3]/@value", at);
-    assert_string_equal(str(x, q), "Widevine");
+    assert_string_equal(xml_str(x, q), "Widevine");
     snprintf(q, sizeof q, "%s/d:ContentProtection[3]/cenc:pssh", at);
-    assert_string_equal(str(x, q), WV_PSSH_B64);
+    assert_string_equal(xml_str(x, q), WV_PSSH_B64);
     snprintf(q, sizeof q, "count(%s/d:ContentProtection[3]/*)", at);
-    assert_int_equal(num(x, q), 1);
+    assert_int_equal(xml_num(x, q), 1);
     snprintf(q, sizeof q, "%s/d:ContentProtection[4]/@value", at);
-    assert_string_equal(str(x, q), "ClearKey1.0");
+    assert_string_equal(xml_str(x, q), "ClearKey1.0");
     snprintf(q, sizeof q, "%s/d:ContentProtection[4]/dashif:Laurl", at);
-    assert_string_equal(str(x, q), "https://keys.example/ck?a=1&b=2");
+    assert_string_equal(xml_str(x, q), "https://keys.example/ck?a=1&b=2");
     snprintf(q, sizeof q, "%s/d:ContentProtection[5]/@schemeIdUri", at);
-    assert_string_equal(str(x, q), "urn:uuid:" W3C);
+    assert_string_equal(xml_str(x, q), "urn:uuid:" W3C);
     snprintf(q, sizeof q, "count(%s/d:ContentProtection[5]/@value)", at);
-    assert_int_equal(num(x, q), 0);
+    assert_int_equal(xml_num(x, q), 0);
     snprintf(q, sizeof q, "%s/d:ContentProtection[5]/cenc:pssh", at);
-    assert_string_equal(str(x, q), WV_PSSH_B64);
+    assert_string_equal(xml_str(x, q), WV_PSSH_B64);
 }
 
 static void test_protection(void **state)
@@ -666,11 +557,11 @@ static void test_protection(void **state)
     check_key(&x, "//d:AdaptationSet[1]", "10000000-1000-1000-1000-1000000000a0");
     check_key(&x, "//d:AdaptationSet[2]", "10000000-1000-1000-1000-1000000000a1");
     check_key(&x, "//d:AdaptationSet[3]", "10000000-1000-1000-1000-1000000000a2");
-    assert_int_equal(num(&x, "count(//d:Representation/d:ContentProtection)"), 0);
+    assert_int_equal(xml_num(&x, "count(//d:Representation/d:ContentProtection)"), 0);
     /* ContentProtection comes first among the set's children (RepresentationBaseType) */
-    assert_string_equal(str(&x, "name(//d:AdaptationSet[2]/*[1])"), "ContentProtection");
+    assert_string_equal(xml_str(&x, "name(//d:AdaptationSet[2]/*[1])"), "ContentProtection");
     /* segment URLs say what they are */
-    assert_string_equal(str(&x, "//d:AdaptationSet[1]/d:SegmentTemplate/@media"),
+    assert_string_equal(xml_str(&x, "//d:AdaptationSet[1]/d:SegmentTemplate/@media"),
                         "QualityLevels($Bandwidth$)/Fragments(video=$Time$,format=cmaf,"
                         "encryption=cenc)");
     check_schema(text);
@@ -688,8 +579,8 @@ static void test_protection(void **state)
     assert_null(strstr(text, "xmlns:mspr"));
     assert_null(strstr(text, "xmlns:dashif"));
     assert_non_null(strstr(text, "xmlns:cenc"));
-    assert_string_equal(str(&x, "//d:AdaptationSet[1]/d:ContentProtection[1]/@value"), "cbcs");
-    assert_int_equal(num(&x, "count(//d:ContentProtection)"), 6);
+    assert_string_equal(xml_str(&x, "//d:AdaptationSet[1]/d:ContentProtection[1]/@value"), "cbcs");
+    assert_int_equal(xml_num(&x, "count(//d:ContentProtection)"), 6);
     check_schema(text);
     xml_free(&x);
     free(text);
@@ -711,18 +602,18 @@ static void test_protection_per_representation(void **state)
     fx.at[A_FR].language = "eng";                   /* one audio set, two names and keys */
     char *text = gen_drm();
     xml_t x = parse_drm(text);
-    assert_int_equal(num(&x, "count(//d:AdaptationSet/d:ContentProtection)"), 0);
+    assert_int_equal(xml_num(&x, "count(//d:AdaptationSet/d:ContentProtection)"), 0);
     check_key(&x, "//d:AdaptationSet[1]/d:Representation[1]",
               "10000000-1000-1000-1000-1000000000a0");
     check_key(&x, "//d:AdaptationSet[1]/d:Representation[2]",
               "10000000-1000-1000-1000-1000000000a1");
     check_key(&x, "//d:AdaptationSet[2]/d:Representation[2]",
               "10000000-1000-1000-1000-1000000000a2");
-    assert_string_equal(str(&x, "name(//d:AdaptationSet[2]/d:Representation[1]/*[1])"),
+    assert_string_equal(xml_str(&x, "name(//d:AdaptationSet[2]/d:Representation[1]/*[1])"),
                         "AudioChannelConfiguration");
-    assert_string_equal(str(&x, "name(//d:AdaptationSet[2]/d:Representation[1]/*[2])"),
+    assert_string_equal(xml_str(&x, "name(//d:AdaptationSet[2]/d:Representation[1]/*[2])"),
                         "ContentProtection");
-    assert_string_equal(str(&x, "name(//d:AdaptationSet[2]/d:Representation[1]/*[7])"),
+    assert_string_equal(xml_str(&x, "name(//d:AdaptationSet[2]/d:Representation[1]/*[7])"),
                         "Label");
     check_schema(text);
     xml_free(&x);
@@ -734,9 +625,9 @@ static void test_protection_per_representation(void **state)
     dfx.tracks[V2] = &dfx.key[1];
     text = gen_drm();
     x = parse_drm(text);
-    assert_int_equal(num(&x, "count(//d:AdaptationSet[1]/d:ContentProtection)"), 5);
-    assert_int_equal(num(&x, "count(//d:AdaptationSet[1]/d:Representation/d:ContentProtection)"),
-                     0);
+    assert_int_equal(xml_num(&x, "count(//d:AdaptationSet[1]/d:ContentProtection)"), 5);
+    assert_int_equal(xml_num(&x, "count(//d:AdaptationSet[1]/d:Representation"
+                             "/d:ContentProtection)"), 0);
     xml_free(&x);
     free(text);
 
@@ -745,9 +636,9 @@ static void test_protection_per_representation(void **state)
     dfx.tracks[V2] = NULL;
     text = gen_drm();
     x = parse_drm(text);
-    assert_int_equal(num(&x, "count(//d:AdaptationSet[1]/d:Representation[1]"
+    assert_int_equal(xml_num(&x, "count(//d:AdaptationSet[1]/d:Representation[1]"
                              "/d:ContentProtection)"), 5);
-    assert_int_equal(num(&x, "count(//d:AdaptationSet[1]/d:Representation[2]"
+    assert_int_equal(xml_num(&x, "count(//d:AdaptationSet[1]/d:Representation[2]"
                              "/d:ContentProtection)"), 0);
     check_schema(text);
     xml_free(&x);
@@ -795,7 +686,7 @@ static void test_protection_cpix_xml(void **state)
         assert_int_equal(strstr(text, "xmlns:mspr") != NULL, i == 2);
         assert_int_equal(strstr(text, "xmlns:dashif") != NULL, i == 2);
         xml_t x = parse_drm(text);
-        assert_int_equal(num(&x, "count(//d:AdaptationSet[1]/d:ContentProtection[2]/*)"),
+        assert_int_equal(xml_num(&x, "count(//d:AdaptationSet[1]/d:ContentProtection[2]/*)"),
                          i == 1 ? 1 : i == 2 ? 2 : 1);
         check_schema(text);
         xml_free(&x);
@@ -810,7 +701,7 @@ static void test_protection_cpix_xml(void **state)
         assert_null(strstr(text, bad[i]));
         xml_t x = parse_drm(text);
         /* the generated pssh instead */
-        assert_string_equal(str(&x, "//d:AdaptationSet[1]/d:ContentProtection[3]/cenc:pssh"),
+        assert_string_equal(xml_str(&x, "//d:AdaptationSet[1]/d:ContentProtection[3]/cenc:pssh"),
                             WV_PSSH_B64);
         check_schema(text);
         xml_free(&x);

@@ -1,6 +1,8 @@
 /* Smooth Streaming client manifest (pack/smooth.c): hand-built views written,
  * then read back with libxml2 (XPath) and checked against MS-SSTR 2.2.2. */
 #include "test.h"
+#include "view4.h"
+#include "xml_read.h"
 
 #include "../../pack/smooth.c"
 
@@ -19,26 +21,7 @@ static void capture(int level, const char *func, const char *msg, void *ctx)
     snprintf(logbuf + n, sizeof logbuf - n, "%s\n", msg);
 }
 
-/* ---- a view: 2 video renditions + English and French AAC ------------------ */
-
-enum { V1, V2, A_EN, A_FR, NTRACKS };
-#define NFRAGS 5
-
-/* video: 4 x 2 s then 1 s at 12800 Hz (Smooth: r=4, the total, then one) */
-static const pk_frag_t video_frags[NFRAGS] = {
-    { 0, 50, 0, 25600, 1000 }, { 50, 50, 25600, 25600, 1000 }, { 100, 50, 51200, 25600, 1000 },
-    { 150, 50, 76800, 25600, 1000 }, { 200, 25, 102400, 12800, 500 },
-};
-/* English: 94 or 93 AAC frames per fragment: no repeats */
-static const pk_frag_t en_frags[NFRAGS] = {
-    { 0, 94, 0, 96256, 100 }, { 94, 93, 96256, 95232, 100 }, { 187, 94, 191488, 96256, 100 },
-    { 281, 93, 287744, 95232, 100 }, { 374, 47, 382976, 48128, 50 },
-};
-/* French: a gap after the second fragment, and it ends one fragment early */
-static const pk_frag_t fr_frags[NFRAGS] = {
-    { 0, 90, 0, 96000, 100 }, { 90, 90, 96000, 96000, 100 }, { 180, 90, 200000, 96000, 100 },
-    { 270, 90, 296000, 96000, 100 }, { 360, 0, 392000, 0, 0 },
-};
+/* ---- a view: 2 video renditions + English and French AAC (view4.h) -------- */
 
 /* avcC: SPS 67 64 00 1e, PPS 68 ee; entry bytes before it, as in a real stsd entry */
 static const uint8_t avc_entry[] = {
@@ -47,16 +30,6 @@ static const uint8_t avc_entry[] = {
     0x01, 0x00, 0x02, 0x68, 0xee,
 };
 static const uint8_t asc_entry[] = { 0xaa, 0x11, 0x90 };
-
-typedef struct {
-    pk_track_t t[NTRACKS];
-    pk_asset_track_t at[NTRACKS];
-    pk_asset_t as;
-    pk_vtrack_t vt[NTRACKS];
-    pk_view_t v;
-} fixture_t;
-
-static fixture_t fx;
 
 static void video_track(pk_track_t *t, uint16_t w, uint16_t h)
 {
@@ -78,26 +51,12 @@ static void audio_track(pk_track_t *t)
 static int setup(void **state)
 {
     (void)state;
-    static const char *const names[NTRACKS] = { "video", "video", "aac_eng_2_128000",
-                                                "aac_fra_2_96000" };
-    static const uint32_t rates[NTRACKS] = { 1000000, 500000, 128000, 96000 };
-    static const char *const langs[NTRACKS] = { "und", "und", "eng", "fra" };
-    const pk_frag_t *frags[NTRACKS] = { video_frags, video_frags, en_frags, fr_frags };
-
     memset(&fx, 0, sizeof fx);
     video_track(&fx.t[V1], 640, 360);
     video_track(&fx.t[V2], 320, 180);
     audio_track(&fx.t[A_EN]);
     audio_track(&fx.t[A_FR]);
-    for (int i = 0; i < NTRACKS; i++) {
-        fx.at[i] = (pk_asset_track_t){ .track = &fx.t[i], .name = names[i], .bitrate = rates[i],
-                                       .language = langs[i], .src = "x.mp4" };
-        fx.vt[i] = (pk_vtrack_t){ .at = &fx.at[i], .t = &fx.t[i], .frags = frags[i] };
-    }
-    fx.as = (pk_asset_t){ .track_count = NTRACKS, .tracks = fx.at };
-    fx.v = (pk_view_t){ .asset = &fx.as, .track_count = NTRACKS, .tracks = fx.vt, .ref = V1,
-                        .frag_count = NFRAGS, .frag_begin = 0, .frag_end = NFRAGS,
-                        .fragment_ms = 2000 };
+    view4_link();
     logbuf[0] = '\0';
     return 0;
 }
@@ -119,65 +78,6 @@ static char *gen(void)
     return buf;
 }
 
-typedef struct {
-    xmlDocPtr doc;
-    xmlXPathContextPtr xp;
-} xml_t;
-
-static xml_t parse(const char *text)
-{
-    xml_t x;
-    x.doc = xmlReadMemory(text, (int)strlen(text), "ism.xml", NULL, XML_PARSE_NONET);
-    assert_non_null(x.doc);
-    x.xp = xmlXPathNewContext(x.doc);
-    return x;
-}
-
-static void xml_free(xml_t *x)
-{
-    xmlXPathFreeContext(x->xp);
-    xmlFreeDoc(x->doc);
-}
-
-static const char *str(xml_t *x, const char *expr)
-{
-    static char out[512];
-    char q[512];
-    snprintf(q, sizeof q, "string(%s)", expr);
-    xmlXPathObjectPtr o = xmlXPathEvalExpression(BAD_CAST q, x->xp);
-    assert_non_null(o);
-    snprintf(out, sizeof out, "%s", o->stringval ? (const char *)o->stringval : "");
-    xmlXPathFreeObject(o);
-    return out;
-}
-
-static double num(xml_t *x, const char *expr)
-{
-    xmlXPathObjectPtr o = xmlXPathEvalExpression(BAD_CAST expr, x->xp);
-    assert_non_null(o);
-    double d = xmlXPathCastToNumber(o);
-    xmlXPathFreeObject(o);
-    return d;
-}
-
-static xmlNodePtr node(xml_t *x, const char *expr)
-{
-    xmlXPathObjectPtr o = xmlXPathEvalExpression(BAD_CAST expr, x->xp);
-    assert_non_null(o);
-    xmlNodePtr n = o->nodesetval && o->nodesetval->nodeNr == 1 ? o->nodesetval->nodeTab[0] : NULL;
-    xmlXPathFreeObject(o);
-    assert_non_null(n);
-    return n;
-}
-
-static uint64_t attr_u64(xmlNodePtr n, const char *name, uint64_t dflt)
-{
-    xmlChar *s = xmlGetProp(n, BAD_CAST name);
-    uint64_t v = s ? strtoull((const char *)s, NULL, 10) : dflt;
-    xmlFree(s);
-    return v;
-}
-
 /*
  * Expands the <c> list of a StreamIndex as a Smooth client does (MS-SSTR
  * 2.2.2.6; r = how many chunks of this duration in all, as dash.js's MssParser
@@ -191,22 +91,14 @@ static void check_chunks(xmlNodePtr si, const pk_vtrack_t *vt)
     for (xmlNodePtr c = si->children; c; c = c->next) {
         if (c->type != XML_ELEMENT_NODE || !xmlStrEqual(c->name, BAD_CAST "c"))
             continue;
-        t = attr_u64(c, "t", t);
-        uint64_t d = attr_u64(c, "d", 0);
-        uint64_t r = attr_u64(c, "r", 1);
-        for (uint64_t k = 0; k < r; k++, t += d, n++) {
-            while (f < fx.v.frag_end && !vt->frags[f].count)
-                f++;
-            assert_true(f < fx.v.frag_end);
-            assert_int_equal(t, vt->frags[f].time);
-            assert_int_equal(d, vt->frags[f].duration);
-            f++;
-        }
+        t = xml_attr_u64(c, "t", t);
+        uint64_t d = xml_attr_u64(c, "d", 0);
+        uint64_t r = xml_attr_u64(c, "r", 1);
+        for (uint64_t k = 0; k < r; k++, t += d, n++)
+            view4_expect_frag(vt, &f, t, d);
     }
-    while (f < fx.v.frag_end && !vt->frags[f].count)
-        f++;
-    assert_int_equal(f, fx.v.frag_end);
-    assert_int_equal(attr_u64(si, "Chunks", 0), n);
+    view4_expect_end(vt, f);
+    assert_int_equal(xml_attr_u64(si, "Chunks", 0), n);
 }
 
 /* ---- tests ----------------------------------------------------------------- */
@@ -215,53 +107,53 @@ static void test_structure(void **state)
 {
     (void)state;
     char *text = gen();
-    xml_t x = parse(text);
+    xml_t x = xml_parse(text);
 
-    assert_string_equal(str(&x, "/SmoothStreamingMedia/@MajorVersion"), "2");
-    assert_string_equal(str(&x, "/SmoothStreamingMedia/@MinorVersion"), "2");
-    assert_string_equal(str(&x, "/SmoothStreamingMedia/@TimeScale"), "10000000");
-    assert_string_equal(str(&x, "/SmoothStreamingMedia/@Duration"), "90000000");
-    assert_int_equal(num(&x, "count(//StreamIndex)"), 3);
+    assert_string_equal(xml_str(&x, "/SmoothStreamingMedia/@MajorVersion"), "2");
+    assert_string_equal(xml_str(&x, "/SmoothStreamingMedia/@MinorVersion"), "2");
+    assert_string_equal(xml_str(&x, "/SmoothStreamingMedia/@TimeScale"), "10000000");
+    assert_string_equal(xml_str(&x, "/SmoothStreamingMedia/@Duration"), "90000000");
+    assert_int_equal(xml_num(&x, "count(//StreamIndex)"), 3);
 
-    assert_int_equal(num(&x, "count(//StreamIndex[@Type='video'])"), 1);
-    assert_string_equal(str(&x, "//StreamIndex[1]/@Name"), "video");
-    assert_string_equal(str(&x, "//StreamIndex[1]/@QualityLevels"), "2");
-    assert_string_equal(str(&x, "//StreamIndex[1]/@TimeScale"), "12800");
-    assert_string_equal(str(&x, "//StreamIndex[1]/@MaxWidth"), "640");
-    assert_string_equal(str(&x, "//StreamIndex[1]/@MaxHeight"), "360");
-    assert_string_equal(str(&x, "//StreamIndex[1]/@DisplayWidth"), "640");
-    assert_string_equal(str(&x, "//StreamIndex[1]/@Url"),
+    assert_int_equal(xml_num(&x, "count(//StreamIndex[@Type='video'])"), 1);
+    assert_string_equal(xml_str(&x, "//StreamIndex[1]/@Name"), "video");
+    assert_string_equal(xml_str(&x, "//StreamIndex[1]/@QualityLevels"), "2");
+    assert_string_equal(xml_str(&x, "//StreamIndex[1]/@TimeScale"), "12800");
+    assert_string_equal(xml_str(&x, "//StreamIndex[1]/@MaxWidth"), "640");
+    assert_string_equal(xml_str(&x, "//StreamIndex[1]/@MaxHeight"), "360");
+    assert_string_equal(xml_str(&x, "//StreamIndex[1]/@DisplayWidth"), "640");
+    assert_string_equal(xml_str(&x, "//StreamIndex[1]/@Url"),
                         "QualityLevels({bitrate})/Fragments(video={start time},encryption=cenc)");
-    assert_int_equal(num(&x, "count(//StreamIndex[1]/QualityLevel)"), 2);
-    assert_string_equal(str(&x, "//StreamIndex[1]/QualityLevel[1]/@Index"), "0");
-    assert_string_equal(str(&x, "//StreamIndex[1]/QualityLevel[2]/@Index"), "1");
-    assert_string_equal(str(&x, "//StreamIndex[1]/QualityLevel[1]/@Bitrate"), "1000000");
-    assert_string_equal(str(&x, "//StreamIndex[1]/QualityLevel[2]/@Bitrate"), "500000");
-    assert_string_equal(str(&x, "//StreamIndex[1]/QualityLevel[1]/@FourCC"), "H264");
-    assert_string_equal(str(&x, "//StreamIndex[1]/QualityLevel[2]/@MaxWidth"), "320");
-    assert_string_equal(str(&x, "//StreamIndex[1]/QualityLevel[2]/@MaxHeight"), "180");
-    assert_string_equal(str(&x, "//StreamIndex[1]/QualityLevel[1]/@CodecPrivateData"),
+    assert_int_equal(xml_num(&x, "count(//StreamIndex[1]/QualityLevel)"), 2);
+    assert_string_equal(xml_str(&x, "//StreamIndex[1]/QualityLevel[1]/@Index"), "0");
+    assert_string_equal(xml_str(&x, "//StreamIndex[1]/QualityLevel[2]/@Index"), "1");
+    assert_string_equal(xml_str(&x, "//StreamIndex[1]/QualityLevel[1]/@Bitrate"), "1000000");
+    assert_string_equal(xml_str(&x, "//StreamIndex[1]/QualityLevel[2]/@Bitrate"), "500000");
+    assert_string_equal(xml_str(&x, "//StreamIndex[1]/QualityLevel[1]/@FourCC"), "H264");
+    assert_string_equal(xml_str(&x, "//StreamIndex[1]/QualityLevel[2]/@MaxWidth"), "320");
+    assert_string_equal(xml_str(&x, "//StreamIndex[1]/QualityLevel[2]/@MaxHeight"), "180");
+    assert_string_equal(xml_str(&x, "//StreamIndex[1]/QualityLevel[1]/@CodecPrivateData"),
                         "000000016764001E0000000168EE");
-    assert_string_equal(str(&x, "//StreamIndex[1]/QualityLevel[1]/@NALUnitLengthField"), "4");
+    assert_string_equal(xml_str(&x, "//StreamIndex[1]/QualityLevel[1]/@NALUnitLengthField"), "4");
 
-    assert_string_equal(str(&x, "//StreamIndex[2]/@Type"), "audio");
-    assert_string_equal(str(&x, "//StreamIndex[2]/@Name"), "aac_eng_2_128000");
-    assert_string_equal(str(&x, "//StreamIndex[2]/@Language"), "eng");
-    assert_string_equal(str(&x, "//StreamIndex[2]/@TimeScale"), "48000");
-    assert_string_equal(str(&x, "//StreamIndex[2]/@QualityLevels"), "1");
-    assert_string_equal(str(&x, "//StreamIndex[2]/@Url"),
+    assert_string_equal(xml_str(&x, "//StreamIndex[2]/@Type"), "audio");
+    assert_string_equal(xml_str(&x, "//StreamIndex[2]/@Name"), "aac_eng_2_128000");
+    assert_string_equal(xml_str(&x, "//StreamIndex[2]/@Language"), "eng");
+    assert_string_equal(xml_str(&x, "//StreamIndex[2]/@TimeScale"), "48000");
+    assert_string_equal(xml_str(&x, "//StreamIndex[2]/@QualityLevels"), "1");
+    assert_string_equal(xml_str(&x, "//StreamIndex[2]/@Url"),
                         "QualityLevels({bitrate})/Fragments(aac_eng_2_128000={start time},"
                         "encryption=cenc)");
-    assert_string_equal(str(&x, "//StreamIndex[2]/QualityLevel/@FourCC"), "AACL");
-    assert_string_equal(str(&x, "//StreamIndex[2]/QualityLevel/@CodecPrivateData"), "1190");
-    assert_string_equal(str(&x, "//StreamIndex[2]/QualityLevel/@SamplingRate"), "48000");
-    assert_string_equal(str(&x, "//StreamIndex[2]/QualityLevel/@Channels"), "2");
-    assert_string_equal(str(&x, "//StreamIndex[2]/QualityLevel/@BitsPerSample"), "16");
-    assert_string_equal(str(&x, "//StreamIndex[2]/QualityLevel/@PacketSize"), "4");
-    assert_string_equal(str(&x, "//StreamIndex[2]/QualityLevel/@AudioTag"), "255");
-    assert_string_equal(str(&x, "//StreamIndex[2]/QualityLevel/@Bitrate"), "128000");
-    assert_string_equal(str(&x, "//StreamIndex[3]/@Name"), "aac_fra_2_96000");
-    assert_string_equal(str(&x, "//StreamIndex[3]/@Language"), "fra");
+    assert_string_equal(xml_str(&x, "//StreamIndex[2]/QualityLevel/@FourCC"), "AACL");
+    assert_string_equal(xml_str(&x, "//StreamIndex[2]/QualityLevel/@CodecPrivateData"), "1190");
+    assert_string_equal(xml_str(&x, "//StreamIndex[2]/QualityLevel/@SamplingRate"), "48000");
+    assert_string_equal(xml_str(&x, "//StreamIndex[2]/QualityLevel/@Channels"), "2");
+    assert_string_equal(xml_str(&x, "//StreamIndex[2]/QualityLevel/@BitsPerSample"), "16");
+    assert_string_equal(xml_str(&x, "//StreamIndex[2]/QualityLevel/@PacketSize"), "4");
+    assert_string_equal(xml_str(&x, "//StreamIndex[2]/QualityLevel/@AudioTag"), "255");
+    assert_string_equal(xml_str(&x, "//StreamIndex[2]/QualityLevel/@Bitrate"), "128000");
+    assert_string_equal(xml_str(&x, "//StreamIndex[3]/@Name"), "aac_fra_2_96000");
+    assert_string_equal(xml_str(&x, "//StreamIndex[3]/@Language"), "fra");
     xml_free(&x);
     free(text);
 }
@@ -270,25 +162,25 @@ static void test_chunks(void **state)
 {
     (void)state;
     char *text = gen();
-    xml_t x = parse(text);
-    check_chunks(node(&x, "//StreamIndex[1]"), &fx.vt[V1]);
-    check_chunks(node(&x, "//StreamIndex[2]"), &fx.vt[A_EN]);
-    check_chunks(node(&x, "//StreamIndex[3]"), &fx.vt[A_FR]);
+    xml_t x = xml_parse(text);
+    check_chunks(xml_node(&x, "//StreamIndex[1]"), &fx.vt[V1]);
+    check_chunks(xml_node(&x, "//StreamIndex[2]"), &fx.vt[A_EN]);
+    check_chunks(xml_node(&x, "//StreamIndex[3]"), &fx.vt[A_FR]);
     /* Smooth r is the TOTAL: four 2 s chunks are one <c r="4">, unlike DASH's r="3" */
-    assert_int_equal(num(&x, "count(//StreamIndex[1]/c)"), 2);
-    assert_string_equal(str(&x, "//StreamIndex[1]/c[1]/@t"), "0");
-    assert_string_equal(str(&x, "//StreamIndex[1]/c[1]/@r"), "4");
-    assert_int_equal(num(&x, "count(//StreamIndex[1]/c[2]/@t)"), 0);
-    assert_int_equal(num(&x, "count(//StreamIndex[1]/c[2]/@r)"), 0);
-    assert_string_equal(str(&x, "//StreamIndex[1]/@Chunks"), "5");
-    assert_int_equal(num(&x, "count(//StreamIndex[2]/c)"), 5);
-    assert_int_equal(num(&x, "count(//StreamIndex[2]/c/@r)"), 0);
-    assert_int_equal(num(&x, "count(//StreamIndex[2]/c/@t)"), 1);
+    assert_int_equal(xml_num(&x, "count(//StreamIndex[1]/c)"), 2);
+    assert_string_equal(xml_str(&x, "//StreamIndex[1]/c[1]/@t"), "0");
+    assert_string_equal(xml_str(&x, "//StreamIndex[1]/c[1]/@r"), "4");
+    assert_int_equal(xml_num(&x, "count(//StreamIndex[1]/c[2]/@t)"), 0);
+    assert_int_equal(xml_num(&x, "count(//StreamIndex[1]/c[2]/@r)"), 0);
+    assert_string_equal(xml_str(&x, "//StreamIndex[1]/@Chunks"), "5");
+    assert_int_equal(xml_num(&x, "count(//StreamIndex[2]/c)"), 5);
+    assert_int_equal(xml_num(&x, "count(//StreamIndex[2]/c/@r)"), 0);
+    assert_int_equal(xml_num(&x, "count(//StreamIndex[2]/c/@t)"), 1);
     /* the gap restates t; the empty last fragment is no chunk */
-    assert_int_equal(num(&x, "count(//StreamIndex[3]/c)"), 2);
-    assert_string_equal(str(&x, "//StreamIndex[3]/c[1]/@r"), "2");
-    assert_string_equal(str(&x, "//StreamIndex[3]/c[2]/@t"), "200000");
-    assert_string_equal(str(&x, "//StreamIndex[3]/@Chunks"), "4");
+    assert_int_equal(xml_num(&x, "count(//StreamIndex[3]/c)"), 2);
+    assert_string_equal(xml_str(&x, "//StreamIndex[3]/c[1]/@r"), "2");
+    assert_string_equal(xml_str(&x, "//StreamIndex[3]/c[2]/@t"), "200000");
+    assert_string_equal(xml_str(&x, "//StreamIndex[3]/@Chunks"), "4");
     xml_free(&x);
     free(text);
 
@@ -296,12 +188,12 @@ static void test_chunks(void **state)
     fx.v.frag_begin = 2;
     fx.v.frag_end = 4;
     text = gen();
-    x = parse(text);
-    assert_string_equal(str(&x, "/SmoothStreamingMedia/@Duration"), "40000000");
-    assert_string_equal(str(&x, "//StreamIndex[1]/c[1]/@t"), "51200");
-    check_chunks(node(&x, "//StreamIndex[1]"), &fx.vt[V1]);
-    check_chunks(node(&x, "//StreamIndex[2]"), &fx.vt[A_EN]);
-    check_chunks(node(&x, "//StreamIndex[3]"), &fx.vt[A_FR]);
+    x = xml_parse(text);
+    assert_string_equal(xml_str(&x, "/SmoothStreamingMedia/@Duration"), "40000000");
+    assert_string_equal(xml_str(&x, "//StreamIndex[1]/c[1]/@t"), "51200");
+    check_chunks(xml_node(&x, "//StreamIndex[1]"), &fx.vt[V1]);
+    check_chunks(xml_node(&x, "//StreamIndex[2]"), &fx.vt[A_EN]);
+    check_chunks(xml_node(&x, "//StreamIndex[3]"), &fx.vt[A_FR]);
     xml_free(&x);
     free(text);
 }
@@ -312,10 +204,10 @@ static void test_escaping(void **state)
     fx.at[A_FR].name = "a&b <c>{x}";
     fx.at[A_FR].language = "f\"r";
     char *text = gen();
-    xml_t x = parse(text);
-    assert_string_equal(str(&x, "//StreamIndex[3]/@Name"), "a&b <c>{x}");
-    assert_string_equal(str(&x, "//StreamIndex[3]/@Language"), "f\"r");
-    assert_string_equal(str(&x, "//StreamIndex[3]/@Url"),
+    xml_t x = xml_parse(text);
+    assert_string_equal(xml_str(&x, "//StreamIndex[3]/@Name"), "a&b <c>{x}");
+    assert_string_equal(xml_str(&x, "//StreamIndex[3]/@Language"), "f\"r");
+    assert_string_equal(xml_str(&x, "//StreamIndex[3]/@Url"),
                         "QualityLevels({bitrate})/Fragments(a%26b%20%3Cc%3E%7Bx%7D={start time},"
                         "encryption=cenc)");
     xml_free(&x);
@@ -331,12 +223,12 @@ static void test_unsupported_codecs(void **state)
     fx.t[V2].fourcc = FOURCC('h', 'v', 'c', '1');
     strcpy(fx.t[V2].codec, "hvc1.1.6.L93.B0");
     char *text = gen();
-    xml_t x = parse(text);
-    assert_int_equal(num(&x, "count(//StreamIndex)"), 2);
-    assert_int_equal(num(&x, "count(//QualityLevel)"), 2);
-    assert_string_equal(str(&x, "//StreamIndex[1]/@QualityLevels"), "1");
-    assert_string_equal(str(&x, "//StreamIndex[1]/QualityLevel/@Bitrate"), "1000000");
-    assert_int_equal(num(&x, "count(//StreamIndex[@Name='aac_fra_2_96000'])"), 0);
+    xml_t x = xml_parse(text);
+    assert_int_equal(xml_num(&x, "count(//StreamIndex)"), 2);
+    assert_int_equal(xml_num(&x, "count(//QualityLevel)"), 2);
+    assert_string_equal(xml_str(&x, "//StreamIndex[1]/@QualityLevels"), "1");
+    assert_string_equal(xml_str(&x, "//StreamIndex[1]/QualityLevel/@Bitrate"), "1000000");
+    assert_int_equal(xml_num(&x, "count(//StreamIndex[@Name='aac_fra_2_96000'])"), 0);
     assert_non_null(strstr(logbuf, "aac_fra_2_96000 (96000 bit/s): codec ac-3"));
     assert_non_null(strstr(logbuf, "video (500000 bit/s): codec hvc1.1.6.L93.B0"));
     xml_free(&x);
@@ -345,14 +237,14 @@ static void test_unsupported_codecs(void **state)
     /* HE-AAC is AACH; MP3 in mp4a (OTI 0x6B) is not AAC */
     fx.t[A_EN].audio_object_type = 5;
     text = gen();
-    x = parse(text);
-    assert_string_equal(str(&x, "//StreamIndex[2]/QualityLevel/@FourCC"), "AACH");
+    x = xml_parse(text);
+    assert_string_equal(xml_str(&x, "//StreamIndex[2]/QualityLevel/@FourCC"), "AACH");
     xml_free(&x);
     free(text);
     fx.t[A_EN].object_type = 0x6B;
     text = gen();
-    x = parse(text);
-    assert_int_equal(num(&x, "count(//StreamIndex)"), 1);
+    x = xml_parse(text);
+    assert_int_equal(xml_num(&x, "count(//StreamIndex)"), 1);
     xml_free(&x);
     free(text);
 
@@ -385,8 +277,8 @@ static void test_one_timeline_per_stream(void **state)
     other[4].duration = 12288;
     fx.t[V2].timescale = 12800;
     char *text = gen();
-    xml_t x = parse(text);
-    check_chunks(node(&x, "//StreamIndex[1]"), &fx.vt[V1]);
+    xml_t x = xml_parse(text);
+    check_chunks(xml_node(&x, "//StreamIndex[1]"), &fx.vt[V1]);
     xml_free(&x);
     free(text);
 
@@ -398,10 +290,10 @@ static void test_one_timeline_per_stream(void **state)
     /* another name is another StreamIndex, free to have its own timeline */
     fx.at[V2].name = "video_low";
     text = gen();
-    x = parse(text);
-    assert_int_equal(num(&x, "count(//StreamIndex[@Type='video'])"), 2);
-    assert_string_equal(str(&x, "//StreamIndex[2]/@Name"), "video_low");
-    check_chunks(node(&x, "//StreamIndex[2]"), &fx.vt[V2]);
+    x = xml_parse(text);
+    assert_int_equal(xml_num(&x, "count(//StreamIndex[@Type='video'])"), 2);
+    assert_string_equal(xml_str(&x, "//StreamIndex[2]/@Name"), "video_low");
+    check_chunks(xml_node(&x, "//StreamIndex[2]"), &fx.vt[V2]);
     xml_free(&x);
     free(text);
 }
@@ -432,8 +324,8 @@ static void test_long_parameter_sets(void **state)
     fx.t[V1].dsi_off = 0;
     fx.t[V1].dsi_size = sizeof entry;
     char *text = gen();
-    xml_t x = parse(text);
-    xmlChar *cpd = xmlGetProp(node(&x, "//StreamIndex[1]/QualityLevel[1]"),
+    xml_t x = xml_parse(text);
+    xmlChar *cpd = xmlGetProp(xml_node(&x, "//StreamIndex[1]/QualityLevel[1]"),
                               BAD_CAST "CodecPrivateData");
     assert_int_equal(strlen((const char *)cpd), 2 * (4 + 600 + 4 + 2));
     assert_memory_equal(cpd, "0000000167000000", 16);
@@ -496,18 +388,18 @@ static void test_protection(void **state)
     (void)state;
     one_key();
     char *text = gen_with(&piff_opts);
-    xml_t x = parse(text);
-    xmlNodePtr first = xmlFirstElementChild(node(&x, "/SmoothStreamingMedia"));
+    xml_t x = xml_parse(text);
+    xmlNodePtr first = xmlFirstElementChild(xml_node(&x, "/SmoothStreamingMedia"));
     assert_non_null(first);
     assert_string_equal((const char *)first->name, "Protection");
-    assert_int_equal(num(&x, "count(//Protection)"), 1);
-    assert_int_equal(num(&x, "count(/SmoothStreamingMedia/Protection/*)"), 1);
-    assert_int_equal(num(&x, "count(/SmoothStreamingMedia/Protection/ProtectionHeader)"), 1);
-    assert_string_equal(str(&x, "//ProtectionHeader/@SystemID"),
+    assert_int_equal(xml_num(&x, "count(//Protection)"), 1);
+    assert_int_equal(xml_num(&x, "count(/SmoothStreamingMedia/Protection/*)"), 1);
+    assert_int_equal(xml_num(&x, "count(/SmoothStreamingMedia/Protection/ProtectionHeader)"), 1);
+    assert_string_equal(xml_str(&x, "//ProtectionHeader/@SystemID"),
                         "9a04f079-9840-4286-ab92-e65be0885f95");
-    assert_string_equal(str(&x, "//ProtectionHeader"), PRO_B64);
-    assert_int_equal(num(&x, "count(//StreamIndex)"), 3);
-    assert_string_equal(str(&x, "//StreamIndex[1]/@Url"),
+    assert_string_equal(xml_str(&x, "//ProtectionHeader"), PRO_B64);
+    assert_int_equal(xml_num(&x, "count(//StreamIndex)"), 3);
+    assert_string_equal(xml_str(&x, "//StreamIndex[1]/@Url"),
                         "QualityLevels({bitrate})/Fragments(video={start time},encryption=piff)");
     assert_int_equal(pk_smooth_one_key(&fx.v, &drm), 1);
     xml_free(&x);
@@ -516,15 +408,15 @@ static void test_protection(void **state)
     /* the CPIX's SmoothStreamingProtectionHeaderData wins, written as given */
     drm_a.smooth_header = "AAAA+/==";
     text = gen_with(&piff_opts);
-    x = parse(text);
-    assert_string_equal(str(&x, "//ProtectionHeader"), "AAAA+/==");
+    x = xml_parse(text);
+    assert_string_equal(xml_str(&x, "//ProtectionHeader"), "AAAA+/==");
     xml_free(&x);
     free(text);
 
     /* without drm: no Protection */
     text = gen();
-    x = parse(text);
-    assert_int_equal(num(&x, "count(//Protection)"), 0);
+    x = xml_parse(text);
+    assert_int_equal(xml_num(&x, "count(//Protection)"), 0);
     xml_free(&x);
     free(text);
 }
@@ -544,8 +436,8 @@ static void test_protection_one_key(void **state)
     fx.t[A_FR].fourcc = FOURCC('a', 'c', '-', '3');
     assert_int_equal(pk_smooth_one_key(&fx.v, &drm), 1);
     char *text = gen_with(&piff_opts);
-    xml_t x = parse(text);
-    assert_int_equal(num(&x, "count(//ProtectionHeader)"), 1);
+    xml_t x = xml_parse(text);
+    assert_int_equal(xml_num(&x, "count(//ProtectionHeader)"), 1);
     xml_free(&x);
     free(text);
 

@@ -543,37 +543,23 @@ static void check_video_segments(unsigned nls, int with_aud)
     arena_free(a);
 }
 
-static void test_video_nls4(void **state)
-{
-    (void)state;
-    check_video_segments(4, 0);
-}
+/* One row of the video cases: NAL length size, an AUD in the source, ctts v1 offsets. */
+typedef struct {
+    unsigned nls;
+    int with_aud, neg_cto;
+} video_case_t;
 
-static void test_video_nls2(void **state)
+static void test_video(void **state)
 {
-    (void)state;
-    check_video_segments(2, 0);
-}
-
-static void test_video_nls1_with_aud(void **state)
-{
-    (void)state;
-    check_video_segments(1, 1);
-}
-
-static void test_video_with_aud(void **state)
-{
-    (void)state;
-    check_video_segments(4, 1);
-}
-
-static void test_video_negative_cto(void **state)
-{
-    (void)state;
-    neg_cto = 1;
-    check_video_segments(4, 0);
+    const video_case_t *c = *state;
+    neg_cto = c->neg_cto;
+    check_video_segments(c->nls, c->with_aud);
     neg_cto = 0;
 }
+
+/* A cmocka test of the row, named test_video_<name>. */
+#define VIDEO_CASE(name, nls, aud, neg) \
+    { "test_video_" #name, test_video, NULL, NULL, &(video_case_t){ nls, aud, neg } }
 
 /* Audio-only: ADTS frames grouped up to 0.1 s, PCR on the audio PID. */
 static void test_audio_segments(void **state)
@@ -785,21 +771,28 @@ static void test_bad_nal_length(void **state)
     check_bad_nal(2);
 }
 
+/* Segment 0 of the media as make_media() and the test left it, track `type`: -EBADMSG,
+ * written (or only counted), with a log line that names `what`. */
+static void check_refused(pk_track_type_t type, int counted, const char *what)
+{
+    arena_t *a = arena_new();
+    pk_view_t *v = make_view(a);
+    static uint8_t buf[1 << 18];
+    wr_t w = counted ? wr_counter() : wr_init(buf, sizeof buf);
+    pk_log_set_sink(capture, NULL);
+    CHECK(pk_ts_segment(vtrack(v, type), NULL, 0, a, &w) == -EBADMSG);
+    CHECK(strstr(logbuf, what));
+    pk_log_set_sink(NULL, NULL);
+    arena_free(a);
+}
+
 /* A length field cut by the sample's end. */
 static void test_truncated_length_field(void **state)
 {
     (void)state;
     make_media(4, 0);
     vtr.s[0].size = 4 + 5 + 2;      /* the SEI NAL, then 2 bytes of a length field */
-    arena_t *a = arena_new();
-    pk_view_t *v = make_view(a);
-    static uint8_t buf[1 << 18];
-    wr_t w = wr_init(buf, sizeof buf);
-    pk_log_set_sink(capture, NULL);
-    CHECK(pk_ts_segment(vtrack(v, PK_TRACK_VIDEO), NULL, 0, a, &w) == -EBADMSG);
-    CHECK(strstr(logbuf, "sample 0"));
-    pk_log_set_sink(NULL, NULL);
-    arena_free(a);
+    check_refused(PK_TRACK_VIDEO, 0, "sample 0");
 }
 
 /* A source shorter than its table. */
@@ -808,15 +801,7 @@ static void test_short_source(void **state)
     (void)state;
     make_media(4, 0);
     mem.len = (size_t)vtr.s[5].pos;
-    arena_t *a = arena_new();
-    pk_view_t *v = make_view(a);
-    static uint8_t buf[1 << 18];
-    wr_t w = wr_init(buf, sizeof buf);
-    pk_log_set_sink(capture, NULL);
-    CHECK(pk_ts_segment(vtrack(v, PK_TRACK_VIDEO), NULL, 0, a, &w) == -EBADMSG);
-    CHECK(strstr(logbuf, "sample 5"));
-    pk_log_set_sink(NULL, NULL);
-    arena_free(a);
+    check_refused(PK_TRACK_VIDEO, 0, "sample 5");
 }
 
 /* An AAC frame longer than ADTS's 13-bit frame_length: -EBADMSG, counted or written. */
@@ -825,14 +810,7 @@ static void test_adts_frame_too_long(void **state)
     (void)state;
     make_media(4, 0);
     atr.s[7].size = 0x1fff - 6;
-    arena_t *a = arena_new();
-    pk_view_t *v = make_view(a);
-    wr_t cw = wr_counter();
-    pk_log_set_sink(capture, NULL);
-    CHECK(pk_ts_segment(vtrack(v, PK_TRACK_AUDIO), NULL, 0, a, &cw) == -EBADMSG);
-    CHECK(strstr(logbuf, "sample 7"));
-    pk_log_set_sink(NULL, NULL);
-    arena_free(a);
+    check_refused(PK_TRACK_AUDIO, 1, "sample 7");
 }
 
 /* ADTS headers from other AudioSpecificConfigs; what ADTS cannot carry is ENOTSUP. */
@@ -1265,11 +1243,11 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_crc),
         cmocka_unit_test(test_packetize_lengths),
-        cmocka_unit_test(test_video_nls4),
-        cmocka_unit_test(test_video_nls2),
-        cmocka_unit_test(test_video_nls1_with_aud),
-        cmocka_unit_test(test_video_with_aud),
-        cmocka_unit_test(test_video_negative_cto),
+        VIDEO_CASE(nls4, 4, 0, 0),
+        VIDEO_CASE(nls2, 2, 0, 0),
+        VIDEO_CASE(nls1_with_aud, 1, 1, 0),
+        VIDEO_CASE(with_aud, 4, 1, 0),
+        VIDEO_CASE(negative_cto, 4, 0, 1),
         cmocka_unit_test(test_audio_segments),
         cmocka_unit_test(test_muxed_segments),
         cmocka_unit_test(test_precomputed_packets),
