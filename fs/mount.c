@@ -630,6 +630,7 @@ static int op_read_buf(const char *path, struct fuse_bufvec **bufp, size_t size,
         return -ENOMEM;
     v->count = 0;
     pos = 0;
+    const pk_source_t *checked = NULL;
     for (uint32_t i = 0; i < p->count && want < end; pos += p->pieces[i++].len) {
         const pk_piece_t *pc = &p->pieces[i];
         if (pos + pc->len <= want)
@@ -638,9 +639,14 @@ static int op_read_buf(const char *path, struct fuse_bufvec **bufp, size_t size,
         struct fuse_buf *b = &v->buf[v->count];
         int fd = pc->data ? -1 : fs_source_fd(pc->src);
         /* the kernel takes a short splice for the end of the file: a source truncated
-         * or rewritten in place since the open must be an error before it is spliced */
-        if (fd >= 0 && fs_source_check(pc->src) < 0)
-            goto io;
+         * or rewritten in place since the open must be an error before it is spliced.
+         * Nothing is spliced before this returns, so one check a source covers every
+         * range of it (a fragment has one range per run of samples: 30 or more) */
+        if (fd >= 0 && pc->src != checked) {
+            if (fs_source_check(pc->src) < 0)
+                goto io;
+            checked = pc->src;
+        }
         if (fd >= 0) {
             b->flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK | FUSE_BUF_FD_RETRY;
             b->fd = fd;
