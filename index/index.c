@@ -28,7 +28,9 @@ enum {
     TOUCH_MAX = 256,            /* reads remembered between two writer wake-ups */
     TOUCH_WAKE_S = 5,           /* the writer stamps remembered reads (and writes the
                                  * counters) this often */
-    RELEASE_MS = 250,           /* the writer unmaps the map's pages at most this often */
+    RELEASE_MS = 100,           /* the writer unmaps the map's pages at most this often: at
+                                 * 250 ms a quiet machine's `ls -R` of 10 000 assets peaked
+                                 * at 130 MB of mapped cache pages, at 100 ms at 90 MB */
 };
 
 /* The lifetime counters (ix_counts_t), in the order of their record in the "meta" DB. */
