@@ -39,6 +39,7 @@
 #include <libxml/parser.h>
 
 #include "../fs/ctx.h"
+#include "../fs/source.h"
 #include "../fs/view.h"
 #include "../pack/log.h"
 
@@ -148,7 +149,7 @@ static int64_t fetch(fs_ctx_t *ctx, const char *vpath)
     if (rc == 0 && obj.is_dir)
         rc = -EISDIR;
     while (rc == 0 && off < obj.size) {
-        ssize_t n = pk_plan_read(&obj.plan, off, buf, sizeof buf);
+        ssize_t n = fs_source_plan_read(&obj.plan, off, buf, sizeof buf);
         if (n <= 0)
             rc = n < 0 ? (int)n : -EIO;
         else

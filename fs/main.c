@@ -16,6 +16,7 @@
 #include "inspect.h"
 #include "keys.h"
 #include "mount.h"
+#include "source.h"
 #include "version.h"
 #include "view.h"
 
@@ -278,7 +279,7 @@ static int cmd_cat(cli_t *c)
             rc = -EISDIR;
         static char buf[1 << 20];
         for (uint64_t off = 0; rc == 0 && off < obj.size;) {
-            ssize_t n = pk_plan_read(&obj.plan, off, buf, sizeof buf);
+            ssize_t n = fs_source_plan_read(&obj.plan, off, buf, sizeof buf);
             if (n <= 0) {
                 rc = n < 0 ? (int)n : -EIO;
                 break;

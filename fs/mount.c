@@ -587,7 +587,7 @@ static int op_read(const char *path, char *buf, size_t size, off_t off,
     if (off < 0)
         return -EINVAL;
     ssize_t n = h->snap ? (ssize_t)snap_read(h->snap, buf, size, off)
-                        : pk_plan_read(&h->obj.plan, (uint64_t)off, buf, size);
+                        : fs_source_plan_read(&h->obj.plan, (uint64_t)off, buf, size);
     if (n < 0)
         return answer(m, (int)n);
     atomic_fetch_add_explicit(&m->ctx.metrics.bytes, (uint64_t)n, memory_order_relaxed);

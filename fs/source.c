@@ -274,3 +274,12 @@ int fs_read_small(fs_req_t *req, const char *rel, size_t max, char **data, size_
     *len = (size_t)src.size;
     return 0;
 }
+
+ssize_t fs_source_plan_read(const pk_plan_t *p, uint64_t off, void *buf, size_t len)
+{
+    fs_source_defer_t d;
+    fs_source_defer_begin(&d);
+    ssize_t n = pk_plan_read(p, off, buf, len);
+    int rc = fs_source_defer_end(&d, n < 0 ? (int)n : 0);
+    return rc < 0 ? rc : n;
+}

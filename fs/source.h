@@ -6,6 +6,7 @@
 
 #include <sys/stat.h>
 
+#include "../pack/plan.h"
 #include "../pack/source.h"
 #include "ctx.h"
 
@@ -74,6 +75,12 @@ void fs_source_defer_begin(fs_source_defer_t *d);
  *     rc = fs_source_defer_end(&d, generate(...));
  */
 int fs_source_defer_end(fs_source_defer_t *d, int rc);
+
+/* pk_plan_read (pack/plan.h) in a scope of its own: the bytes a read of a plan gives come
+ * from one version of each source, checked once per source rather than once per range (a
+ * fragment of an interleaved MP4 has a range per sample). Returns as pk_plan_read, or
+ * -EIO when a source changed (logged). */
+ssize_t fs_source_plan_read(const pk_plan_t *p, uint64_t off, void *buf, size_t len);
 
 /* The stat of a source made by fs_source_open, taken when it was opened (its identity:
  * the asset cache drops assets whose sources change). Returns 0, or -ENOENT for a source

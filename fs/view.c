@@ -369,7 +369,7 @@ static void obj_put(fs_req_t *req, const char *key, fs_object_t *out)
     uint8_t *buf;
     if (!ix || out->size > FS_OBJ_MAX || !(buf = arena_alloc(req->arena, out->size ? out->size : 1)))
         return;
-    if (pk_plan_read(&out->plan, 0, buf, out->size) != (ssize_t)out->size)
+    if (fs_source_plan_read(&out->plan, 0, buf, out->size) != (ssize_t)out->size)
         return;
     (void)ix_obj_put(ix, key, buf, out->size);      /* a full cache only costs speed */
 }

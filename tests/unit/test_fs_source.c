@@ -405,6 +405,35 @@ static void test_defer_is_per_thread(void **state)
     env_close(&e);
 }
 
+/* A plan of many ranges of one file (a fragment of an interleaved MP4: a range per sample)
+ * is read with one check of the file, and gives -EIO once the file changed in place. */
+static void test_plan_read_checks_once(void **state)
+{
+    (void)state;
+    env_t e;
+    pk_source_t a;
+    pk_plan_t p;
+    struct stat st;
+    char buf[64];
+
+    put(root, "sub/p.txt", "0123456789abcdefghijklmnopqrstuvwxyz");
+    env_open(&e);
+    CHECK(fs_source_open(&e.req, "sub/p.txt", &a, &st) == 0);
+    CHECK(pk_plan_init(&p, e.req.arena, 4) == 0);
+    CHECK(pk_plan_bytes(&p, e.req.arena, (const uint8_t *)"[", 1) == 0);
+    for (uint64_t off = 0; off < 36; off += 2)          /* every other byte: 18 ranges */
+        CHECK(pk_plan_range(&p, e.req.arena, &a, off, 1) == 0);
+    CHECK(p.count == 19);
+    fstats = 0;
+    CHECK(fs_source_plan_read(&p, 0, buf, sizeof buf) == 19);
+    CHECK(memcmp(buf, "[02468acegikmoqsuwy", 19) == 0);
+    CHECK(fstats == 1);
+    CHECK(fs_source_plan_read(&p, 5, buf, 3) == 3 && memcmp(buf, "8ac", 3) == 0);
+    rewrite("sub/p.txt", "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", 1000000);
+    CHECK(fs_source_plan_read(&p, 0, buf, sizeof buf) == -EIO);
+    env_close(&e);
+}
+
 static void test_parse_size(void **state)
 {
     (void)state;
@@ -450,6 +479,7 @@ int main(void)
         cmocka_unit_test(test_defer_full),
         cmocka_unit_test(test_defer_read_small_checks),
         cmocka_unit_test(test_defer_is_per_thread),
+        cmocka_unit_test(test_plan_read_checks_once),
         cmocka_unit_test(test_parse_size),
         cmocka_unit_test(test_parse_fragment),
     };
