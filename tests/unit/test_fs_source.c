@@ -146,6 +146,14 @@ static void env_close(env_t *e)
  * `sec`, a time the open cannot have seen: a rewrite whose mtime surely differs (a real one
  * within the same clock tick as the open would keep it: fs/source.c has that limit, with
  * or without deferral). */
+/* A new file rel below root holding text, opened as *s in e's request. */
+static void source_with(env_t *e, const char *rel, const char *text, pk_source_t *s)
+{
+    struct stat st;
+    put(root, rel, text);
+    CHECK(fs_source_open(&e->req, rel, s, &st) == 0);
+}
+
 static void rewrite(const char *rel, const char *text, time_t sec)
 {
     char p[256];
@@ -165,15 +173,12 @@ static void test_defer_reads_without_fstat(void **state)
     (void)state;
     env_t e;
     pk_source_t a, b;
-    struct stat st;
     fs_source_defer_t d;
     char buf[8];
 
-    put(root, "sub/d1.txt", "0123456789");
-    put(root, "sub/d2.txt", "abcdefghij");
     env_open(&e);
-    CHECK(fs_source_open(&e.req, "sub/d1.txt", &a, &st) == 0);
-    CHECK(fs_source_open(&e.req, "sub/d2.txt", &b, &st) == 0);
+    source_with(&e, "sub/d1.txt", "0123456789", &a);
+    source_with(&e, "sub/d2.txt", "abcdefghij", &b);
     fstats = 0;
     for (int i = 0; i < 100; i++)
         CHECK(a.read(a.ctx, buf, 4, (uint64_t)(i % 6)) == 0);
@@ -207,15 +212,12 @@ static void test_defer_end_catches_a_change(void **state)
     (void)state;
     env_t e;
     pk_source_t a, b;
-    struct stat st;
     fs_source_defer_t d;
     char buf[8];
 
-    put(root, "sub/c1.txt", "0123456789");
-    put(root, "sub/c2.txt", "abcdefghij");
     env_open(&e);
-    CHECK(fs_source_open(&e.req, "sub/c1.txt", &a, &st) == 0);
-    CHECK(fs_source_open(&e.req, "sub/c2.txt", &b, &st) == 0);
+    source_with(&e, "sub/c1.txt", "0123456789", &a);
+    source_with(&e, "sub/c2.txt", "abcdefghij", &b);
     fs_source_defer_begin(&d);
     CHECK(a.read(a.ctx, buf, 4, 0) == 0 && memcmp(buf, "0123", 4) == 0);
     CHECK(b.read(b.ctx, buf, 4, 0) == 0);
@@ -241,13 +243,11 @@ static void test_defer_change_after_check(void **state)
     (void)state;
     env_t e;
     pk_source_t a;
-    struct stat st;
     fs_source_defer_t d;
     char buf[8];
 
-    put(root, "sub/n.txt", "0123456789");
     env_open(&e);
-    CHECK(fs_source_open(&e.req, "sub/n.txt", &a, &st) == 0);
+    source_with(&e, "sub/n.txt", "0123456789", &a);
     fs_source_defer_begin(&d);
     CHECK(a.read(a.ctx, buf, 4, 0) == 0);
     CHECK(fs_source_defer_end(&d, 0) == 0);
@@ -293,15 +293,12 @@ static void test_defer_nested(void **state)
     (void)state;
     env_t e;
     pk_source_t a, b;
-    struct stat st;
     fs_source_defer_t outer, inner;
     char buf[8];
 
-    put(root, "sub/o1.txt", "0123456789");
-    put(root, "sub/o2.txt", "abcdefghij");
     env_open(&e);
-    CHECK(fs_source_open(&e.req, "sub/o1.txt", &a, &st) == 0);
-    CHECK(fs_source_open(&e.req, "sub/o2.txt", &b, &st) == 0);
+    source_with(&e, "sub/o1.txt", "0123456789", &a);
+    source_with(&e, "sub/o2.txt", "abcdefghij", &b);
     fstats = 0;
     fs_source_defer_begin(&outer);
     fs_source_defer_begin(&inner);
@@ -385,14 +382,12 @@ static void test_defer_is_per_thread(void **state)
     (void)state;
     env_t e;
     pk_source_t a;
-    struct stat st;
     fs_source_defer_t d;
     pthread_t t;
     char buf[4];
 
-    put(root, "sub/th.txt", "0123456789");
     env_open(&e);
-    CHECK(fs_source_open(&e.req, "sub/th.txt", &a, &st) == 0);
+    source_with(&e, "sub/th.txt", "0123456789", &a);
     fs_source_defer_begin(&d);
     CHECK(a.read(a.ctx, buf, 4, 0) == 0);
     rewrite("sub/th.txt", "x", 1000000);
@@ -413,12 +408,10 @@ static void test_plan_read_checks_once(void **state)
     env_t e;
     pk_source_t a;
     pk_plan_t p;
-    struct stat st;
     char buf[64];
 
-    put(root, "sub/p.txt", "0123456789abcdefghijklmnopqrstuvwxyz");
     env_open(&e);
-    CHECK(fs_source_open(&e.req, "sub/p.txt", &a, &st) == 0);
+    source_with(&e, "sub/p.txt", "0123456789abcdefghijklmnopqrstuvwxyz", &a);
     CHECK(pk_plan_init(&p, e.req.arena, 4) == 0);
     CHECK(pk_plan_bytes(&p, e.req.arena, (const uint8_t *)"[", 1) == 0);
     for (uint64_t off = 0; off < 36; off += 2)          /* every other byte: 18 ranges */
