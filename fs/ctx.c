@@ -41,6 +41,13 @@ void fs_req_end(fs_req_t *req)
     req->rd = NULL;
 }
 
+int fs_req_read(fs_req_t *req)
+{
+    if (req->rd)
+        return 0;
+    return req->ctx->ix ? ix_read_begin(req->ctx->ix, &req->rd) : -ENOENT;
+}
+
 void fs_req_unpin(fs_req_t *req)
 {
     ix_read_end(req->rd);

@@ -74,6 +74,10 @@ int fs_req_begin(fs_ctx_t *ctx, fs_req_t *req);
 /* Ends it: closes the read snapshot and frees the arena (and the fds on it). */
 void fs_req_end(fs_req_t *req);
 
+/* Begins req->rd, the request's read snapshot of the index, unless it is begun already.
+ * Returns 0, -ENOENT when the mount has no index, or as ix_read_begin. */
+int fs_req_read(fs_req_t *req);
+
 /*
  * Ends the request's read snapshot early (a later index use opens a new one). For an open
  * file of the mount: its plan lives in the arena, and a snapshot held as long as the file

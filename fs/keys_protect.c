@@ -95,7 +95,7 @@ int keys_aux_blob(fs_req_t *req, cfile_t *keep, const ix_file_key_t *id, const c
             return 0;
         }
     }
-    if (ix && (req->rd || ix_read_begin(ix, &req->rd) == 0) &&
+    if (fs_req_read(req) == 0 &&
         ix_aux_get(req->rd, id, tag, &blob, &len) == 0 && len == bytes) {
         if (!(made = arena_alloc(req->arena, bytes ? bytes : 1)))
             return -ENOMEM;

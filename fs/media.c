@@ -17,9 +17,7 @@ static int from_index(fs_req_t *req, const ix_file_key_t *key, const pk_media_t 
     pk_media_t *m;
     int rc;
 
-    if (!req->ctx->ix)
-        return -ENOENT;
-    if (!req->rd && (rc = ix_read_begin(req->ctx->ix, &req->rd)) < 0)
+    if ((rc = fs_req_read(req)) < 0)
         return rc;
     if ((rc = ix_media_get(req->rd, key, &blob, &len)) < 0)
         return rc;

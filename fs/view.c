@@ -342,14 +342,19 @@ static const char *obj_key(fs_req_t *req, const asset_t *as, const fs_path_t *p,
                         p->audiotrack, scheme);
 }
 
+/* Counts an object served from the cache (hit) or generated, for the metrics. */
+static void obj_count(fs_req_t *req, int hit)
+{
+    atomic_fetch_add_explicit(hit ? &req->ctx->metrics.obj_hits : &req->ctx->metrics.obj_made, 1,
+                              memory_order_relaxed);
+}
+
 /* A cached segment into out (a copy in the request arena). Returns 1 on a hit, else 0. */
 static int obj_get(fs_req_t *req, const char *key, fs_object_t *out)
 {
-    ix_t *ix = req->ctx->ix;
     const void *blob;
     size_t len;
-    if (!ix || (!req->rd && ix_read_begin(ix, &req->rd) < 0) ||
-        ix_obj_get(req->rd, key, &blob, &len) < 0)
+    if (fs_req_read(req) < 0 || ix_obj_get(req->rd, key, &blob, &len) < 0)
         return 0;
     uint8_t *buf = arena_alloc(req->arena, len ? len : 1);
     if (!buf || pk_plan_init(&out->plan, req->arena, 1) < 0)
@@ -410,7 +415,7 @@ static int cached_render(fs_req_t *req, const asset_t *as, const fs_path_t *p, i
         if (!(key = man_key(req, as, p, scheme)))
             return -ENOMEM;
         if (obj_get(req, key, out) == 1) {
-            atomic_fetch_add_explicit(&req->ctx->metrics.obj_hits, 1, memory_order_relaxed);
+            obj_count(req, 1);
             return 0;
         }
         what = FS_VIEW_CONTENT;
@@ -418,7 +423,7 @@ static int cached_render(fs_req_t *req, const asset_t *as, const fs_path_t *p, i
     int rc = render(req, j, what, out);
     if (rc == 0 && key) {
         obj_put(req, key, out);
-        atomic_fetch_add_explicit(&req->ctx->metrics.obj_made, 1, memory_order_relaxed);
+        obj_count(req, 0);
     }
     return kernel_err(rc);
 }
@@ -528,13 +533,13 @@ static int asset_object(fs_req_t *req, const asset_t *as, const fs_path_t *p, in
         if (!(key = obj_key(req, as, p, scheme)))
             return -ENOMEM;
         if (obj_get(req, key, out) == 1) {
-            atomic_fetch_add_explicit(&req->ctx->metrics.obj_hits, 1, memory_order_relaxed);
+            obj_count(req, 1);
             return 0;
         }
     }
     if ((rc = fragment_object(req, as, p, scheme, &j, what, out)) == 0 && key) {
         obj_put(req, key, out);
-        atomic_fetch_add_explicit(&req->ctx->metrics.obj_made, 1, memory_order_relaxed);
+        obj_count(req, 0);
     }
     return rc;
 }
@@ -840,13 +845,15 @@ static int record(void *c, const char *name, const fs_object_t *obj)
 {
     rec_t *r = c;
     size_t n = strlen(name);
+    if (n > UINT16_MAX)
+        r->err = -ENAMETOOLONG; /* the listing goes on, it is only not kept */
     if (!r->err && r->len + 11 + n > r->cap) {
         size_t cap = r->cap ? 2 * r->cap : 64 << 10;
         uint8_t *b;
         while (cap < r->len + 11 + n)
             cap *= 2;
-        if (n > UINT16_MAX || !(b = realloc(r->buf, cap)))
-            r->err = -ENOMEM;   /* the listing goes on, it is only not kept */
+        if (!(b = realloc(r->buf, cap)))
+            r->err = -ENOMEM;   /* as above */
         else
             r->buf = b, r->cap = cap;
     }
@@ -905,11 +912,9 @@ static int cached_list(fs_req_t *req, const asset_t *as, const fs_path_t *p,
         if (!mk || !(key = arena_printf(req->arena, "dir|%d|%s", req->ctx->opt.allow_clear,
                                         mk)))
             return -ENOMEM;
-        if ((req->rd || ix_read_begin(req->ctx->ix, &req->rd) == 0) &&
-            ix_obj_get(req->rd, key, &blob, &len) == 0) {
+        if (fs_req_read(req) == 0 && ix_obj_get(req->rd, key, &blob, &len) == 0) {
             if ((rc = replay(req, blob, len, fn, ctx)) == 0) {
-                atomic_fetch_add_explicit(&req->ctx->metrics.obj_hits, 1,
-                                          memory_order_relaxed);
+                obj_count(req, 1);
                 return 0;
             }
             PK_ERROR("%s: a kept listing does not parse (%zu bytes): listing anew", as->ism,
@@ -921,7 +926,7 @@ static int cached_list(fs_req_t *req, const asset_t *as, const fs_path_t *p,
                  : list_asset(req, as, key ? record : fn, key ? (void *)&r : ctx);
     if (rc == 0 && key && !r.stopped && !r.err && r.len <= FS_OBJ_MAX) {
         (void)ix_obj_put(req->ctx->ix, key, r.buf, r.len);      /* full: only costs speed */
-        atomic_fetch_add_explicit(&req->ctx->metrics.obj_made, 1, memory_order_relaxed);
+        obj_count(req, 0);
     }
     free(r.buf);
     return rc;
