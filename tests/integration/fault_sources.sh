@@ -170,19 +170,15 @@ mkdir -p "$WSRC" && cp -a "$REF/ref" "$WSRC/w1"
 WFILE=$WSRC/w1/ladder_aac_eng.mp4
 WSEG="ladder.ism/QualityLevels(130544)/Fragments(aac_eng_2_130544_1_1=96256,format=m3u8-aapl)"
 # where the mdat payload is: "offset length", from the top-level boxes
-mdat=$(python3 - "$WFILE" <<'EOF'
-import struct, sys
-d = open(sys.argv[1], "rb").read()
-o = 0
-while o + 8 <= len(d):
-    size, kind = struct.unpack(">I4s", d[o:o + 8])
-    hdr = 8
-    if size == 1:
-        size, hdr = struct.unpack(">Q", d[o + 8:o + 16])[0], 16
-    if kind == b"mdat":
-        print(o + hdr, size - hdr)
+mdat=$(python3 - "$ROOT/tests/lib" "$WFILE" <<'EOF'
+import sys
+sys.path.insert(0, sys.argv[1])
+from mp4box import boxes
+d = open(sys.argv[2], "rb").read()
+for typ, body, end in boxes(d):
+    if typ == b"mdat":
+        print(body, end - body)
         break
-    o += size
 EOF
 )
 [ -n "$mdat" ] || bail "no mdat in $WFILE"
