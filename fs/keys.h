@@ -176,6 +176,16 @@ int fs_keys_ts_aes(fs_req_t *req, fs_prot_t *p, const pk_vtrack_t *vt, const pk_
                    uint32_t k, wr_t *w);
 
 /*
+ * HLS AES-128 CMAF (m3u8-cmaf, encryption=cbc) of vt through w: the clear CMAF fragment k
+ * (pk_cmaf_fragment, its samples read here), or with k == PK_HLS_INIT (pack/hls.h) the
+ * clear init segment (pk_cmaf_init), whole in AES-128-CBC with PKCS7 padding under vt's
+ * key, with the IV its playlist names (distinct from every TS segment's). In count mode
+ * only the size, from the sample table: no sample is read, no key used. Returns 0, -ENOENT
+ * (as fs_keys_hls), -EIO, -ENOMEM, w->err, or an error of pk_cmaf_fragment or the read.
+ */
+int fs_keys_cmaf_aes(fs_req_t *req, fs_prot_t *p, const pk_vtrack_t *vt, uint32_t k, wr_t *w);
+
+/*
  * Apple SAMPLE-AES TS segments (pack/ts.h pk_ts_segment_saes) of vt and, in HLS v3, of
  * mux (the audio beside it, else NULL): the transform of each track under its CPIX key
  * with the constant IV its cbcs boxes and playlists name (fs_keys_protect: explicitIV or

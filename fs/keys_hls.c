@@ -9,6 +9,7 @@
 
 #include "../crypt/subsample.h"
 #include "../pack/hls.h"
+#include "../pack/cmaf.h"
 #include "../pack/log.h"
 #include "../pack/ts.h"
 #include "keys_int.h"
@@ -202,6 +203,7 @@ static int aes128_key(const fs_prot_t *p, const pk_vtrack_t *vt, const cr_key_t 
 typedef struct {
     fs_req_t *req;
     fs_prot_t *p;
+    int cmaf;                       /* IVs of CMAF segments (else TS): never the same */
     const pk_vtrack_t *vt, *mux;    /* the track pair h is of (NULL: none yet) */
     uint64_t h;
     const cr_key_t *key;            /* the key ecb holds */
@@ -236,7 +238,9 @@ static int segment_iv(void *ctx, const pk_vtrack_t *vt, const pk_vtrack_t *mux, 
 
     if (!g->vt || g->vt != vt || g->mux != mux) {
         const cr_key_t *key;
-        uint64_t h = fs_hash(FS_HASH_INIT, "ismfs aes-128", 14);
+        static const char ts_seed[] = "ismfs aes-128", cmaf_seed[] = "ismfs aes-128 cmaf";
+        uint64_t h = g->cmaf ? fs_hash(FS_HASH_INIT, cmaf_seed, sizeof cmaf_seed)
+                             : fs_hash(FS_HASH_INIT, ts_seed, sizeof ts_seed);
         if ((rc = aes128_key(g->p, vt, &key)) < 0 || (rc = track_hash(g->req, vt, &h)) < 0 ||
             (mux && (rc = track_hash(g->req, mux, &h)) < 0))
             return rc;
@@ -249,9 +253,14 @@ static int segment_iv(void *ctx, const pk_vtrack_t *vt, const pk_vtrack_t *mux, 
         g->mux = mux;
         g->h = h;
     }
-    keys_put_be64(be, vt->frags[k].duration);
-    keys_put_be64(in, fs_hash(g->h, be, 8));
-    keys_put_be64(in + 8, vt->frags[k].time);
+    if (k == PK_HLS_INIT) {     /* no fragment: a time no fragment has */
+        keys_put_be64(in, fs_hash(g->h, "init", 4));
+        keys_put_be64(in + 8, UINT64_MAX);
+    } else {
+        keys_put_be64(be, vt->frags[k].duration);
+        keys_put_be64(in, fs_hash(g->h, be, 8));
+        keys_put_be64(in + 8, vt->frags[k].time);
+    }
     return keys_ecb(g->ecb, in, iv);
 }
 
@@ -316,6 +325,7 @@ int fs_keys_hls(fs_req_t *req, fs_prot_t *p, const pk_view_t *v, uint32_t scheme
             return -ENOMEM;
         g->req = req;
         g->p = p;
+        g->cmaf = !ts;
         h->iv = segment_iv;
         h->iv_ctx = g;
     }
@@ -323,12 +333,32 @@ int fs_keys_hls(fs_req_t *req, fs_prot_t *p, const pk_view_t *v, uint32_t scheme
     return 0;
 }
 
+/* The len clear bytes written to w since start, in place in AES-128-CBC with PKCS7
+ * padding under g's key for vt, with the IV its playlist names for segment k. */
+static int aes_written(ivgen_t *g, const pk_vtrack_t *vt, const pk_vtrack_t *mux, uint32_t k,
+                       size_t start, wr_t *w)
+{
+    uint8_t iv[16];
+    cr_aes_t *aes;
+    int rc;
+
+    if (w->err)
+        return w->err;
+    if ((rc = segment_iv(g, vt, mux, k, iv)) < 0 ||
+        (rc = cr_aes_new(g->req->arena, g->key->key, CR_AES_CBC_ENCRYPT, &aes)) < 0)
+        return rc;
+    /* the clear segment is where its cipher text goes, the PKCS7 block after it */
+    size_t len = w->pos - start;
+    if ((rc = cr_aes_hls_encrypt(aes, iv, w->buf + start, len, w->cap - start)) < 0)
+        return rc == -ENOSPC ? (w->err = -ENOSPC) : rc;
+    w->pos = start + cr_aes_hls_size(len);
+    return 0;
+}
+
 int fs_keys_ts_aes(fs_req_t *req, fs_prot_t *p, const pk_vtrack_t *vt, const pk_vtrack_t *mux,
                    uint32_t k, wr_t *w)
 {
     ivgen_t g = { .req = req, .p = p };
-    uint8_t iv[16];
-    cr_aes_t *aes;
     const cr_key_t *key, *mk = NULL;
     uint64_t n;
     int rc;
@@ -350,20 +380,42 @@ int fs_keys_ts_aes(fs_req_t *req, fs_prot_t *p, const pk_vtrack_t *vt, const pk_
         w->pos += cr_aes_hls_size((size_t)n);
         return 0;
     }
-    if ((rc = segment_iv(&g, vt, mux, k, iv)) < 0 ||
-        (rc = cr_aes_new(req->arena, g.key->key, CR_AES_CBC_ENCRYPT, &aes)) < 0)
-        return rc;
     size_t start = w->pos;
     if ((rc = pk_ts_segment(vt, mux, k, req->arena, w)) < 0)
         return rc;
-    if (w->err)
+    return aes_written(&g, vt, mux, k, start, w);
+}
+
+int fs_keys_cmaf_aes(fs_req_t *req, fs_prot_t *p, const pk_vtrack_t *vt, uint32_t k, wr_t *w)
+{
+    ivgen_t g = { .req = req, .p = p, .cmaf = 1 };
+    const cr_key_t *key;
+    pk_plan_t plan;
+    int rc;
+
+    if ((rc = aes128_key(p, vt, &key)) < 0)
+        return rc;
+    size_t start = w->pos;
+    if (k == PK_HLS_INIT) {
+        pk_cmaf_init(vt, w);
+    } else {
+        /* the clear fragment's plan: its size from the sample table, its bytes read here */
+        if ((rc = pk_cmaf_fragment(vt, k, req->arena, &plan)) < 0)
+            return rc;
+        uint8_t *dst = wr_reserve(w, (size_t)plan.size);
+        if (dst) {
+            ssize_t got = pk_plan_read(&plan, 0, dst, (size_t)plan.size);
+            if (got < 0)
+                return (int)got;
+            if ((uint64_t)got != plan.size)
+                return -EIO;
+        }
+    }
+    if (!w->buf) {              /* PKCS7 adds 1 to 16 bytes: no key, no encryption */
+        w->pos = start + cr_aes_hls_size(w->pos - start);
         return w->err;
-    /* in place: the clear segment is where its cipher text goes, PKCS7 block after it */
-    size_t len = w->pos - start;
-    if ((rc = cr_aes_hls_encrypt(aes, iv, w->buf + start, len, w->cap - start)) < 0)
-        return rc == -ENOSPC ? (w->err = -ENOSPC) : rc;
-    w->pos = start + cr_aes_hls_size(len);
-    return 0;
+    }
+    return aes_written(&g, vt, NULL, k, start, w);
 }
 
 /* ---- Apple SAMPLE-AES in TS ------------------------------------------------------------- */

@@ -42,18 +42,18 @@ static int kernel_err(int rc)
 
 typedef enum {
     J_MPD, J_SMOOTH_MANIFEST, J_HLS_MASTER, J_HLS_MEDIA, J_HLS_IFRAMES, J_CMAF_INIT, J_TS,
-    J_CMAF_INIT_PROTECTED, J_TS_AES, J_TS_SAES,
+    J_CMAF_INIT_PROTECTED, J_TS_AES, J_TS_SAES, J_CMAF_AES,
 } job_kind_t;
 
 typedef struct {
     job_kind_t kind;
     const pk_view_t *v;
     const pk_vtrack_t *vt, *mux;
-    uint32_t k;                 /* fragment (J_TS) */
+    uint32_t k;                 /* fragment (J_TS*, J_CMAF_AES: PK_HLS_INIT for the init) */
     int fmt;                    /* pk_mpd_profile_t or pk_hls_format_t */
     const pk_urlopts_t *o;
     const pk_protect_t *prot;   /* J_CMAF_INIT_PROTECTED */
-    fs_req_t *req;              /* J_TS_AES: the request and the asset's keys */
+    fs_req_t *req;              /* J_TS_AES, J_CMAF_AES: the request and the asset's keys */
     fs_prot_t *keys;
     const pk_ts_saes_t *saes[2]; /* J_TS_SAES: the protection of vt and mux */
     arena_t *a;
@@ -76,6 +76,7 @@ static int run_job(const job_t *j, wr_t *w)
     case J_CMAF_INIT_PROTECTED: pk_cmaf_init_protected(j->vt, j->prot, w); break;
     case J_TS: rc = pk_ts_segment(j->vt, j->mux, j->k, j->a, w); break;
     case J_TS_AES: rc = fs_keys_ts_aes(j->req, j->keys, j->vt, j->mux, j->k, w); break;
+    case J_CMAF_AES: rc = fs_keys_cmaf_aes(j->req, j->keys, j->vt, j->k, w); break;
     case J_TS_SAES:
         rc = pk_ts_segment_saes(j->vt, j->saes[0], j->mux, j->saes[1], j->k, j->a, w);
         break;
@@ -204,9 +205,10 @@ static pk_hls_format_t hls_format(fs_format_t f)
  * their masters and playlists exist only then, so that no playlist names a missing file. */
 static const int ts_sample_aes = 1;
 
-/* The scheme fourcc of an encrypted name, 0 for a clear one; -ENOENT for what this
- * origin does not serve encrypted (yet): CMAF (DASH manifests and CMAF segments) in
- * cenc and cbcs, Smooth (manifest and fragments) in cenc and piff (both AES-CTR). */
+/* The scheme fourcc of an encrypted name (FS_AES128 for AES-128), 0 for a clear one;
+ * -ENOENT for what this origin does not serve encrypted: it serves CMAF (DASH manifests
+ * and CMAF segments) in cenc and cbcs, Smooth (manifest and fragments) in cenc and piff
+ * (both AES-CTR), and HLS as below. */
 static int64_t scheme_of(const asset_t *as, const fs_path_t *p)
 {
     if (p->encryption == FS_ENC_NONE)
@@ -223,16 +225,18 @@ static int64_t scheme_of(const asset_t *as, const fs_path_t *p)
     /* HLS (pack/hls.h "Encrypted HLS"): m3u8-cmaf masters and playlists in cenc
      * (SAMPLE-AES-CTR) and cbcs-aapl (SAMPLE-AES) over the CMAF segments; m3u8-aapl and -v3
      * masters, playlists and TS segments in cbc (AES-128), and in cbcs-aapl (Apple
-     * SAMPLE-AES TS) once its segments are served (ts_sample_aes) */
+     * SAMPLE-AES TS) once its segments are served (ts_sample_aes); m3u8-cmaf in cbc too
+     * (AES-128 over whole CMAF segments and init: HLS only, no DASH manifest names them) */
     int hls_cmaf = p->format == FS_FMT_HLS_CMAF &&
                    (p->kind == FS_REQ_MANIFEST || p->kind == FS_REQ_PLAYLIST);
     int ts = (p->format == FS_FMT_HLS_V4 || p->format == FS_FMT_HLS_V3) &&
              p->kind != FS_REQ_QUALITY_DIR;
+    int cmaf_seg = p->kind == FS_REQ_FRAGMENT && p->format == FS_FMT_CMAF;
     if ((cmaf || hls_cmaf) && p->encryption == FS_ENC_CENC && (have & FS_KEYS_CENC))
         return FOURCC('c', 'e', 'n', 'c');
     if ((cmaf || hls_cmaf) && p->encryption == FS_ENC_CBCS && (have & FS_KEYS_CBCS))
         return FOURCC('c', 'b', 'c', 's');
-    if (ts && p->encryption == FS_ENC_CBC && (have & FS_KEYS_AES128))
+    if ((ts || hls_cmaf || cmaf_seg) && p->encryption == FS_ENC_CBC && (have & FS_KEYS_AES128))
         return FS_AES128;
     if (ts && p->encryption == FS_ENC_CBCS && ts_sample_aes && (have & FS_KEYS_CBCS))
         return FOURCC('c', 'b', 'c', 's');
@@ -514,7 +518,12 @@ static int asset_object(fs_req_t *req, const asset_t *as, const fs_path_t *p, in
         if (p->format != FS_FMT_CMAF)
             return -ENOENT;
         j.kind = J_CMAF_INIT;
-        if (scheme) {
+        if (scheme == FS_AES128) {
+            j.kind = J_CMAF_AES;
+            j.k = PK_HLS_INIT;
+            j.req = req;
+            j.keys = as->prot;
+        } else if (scheme) {
             if ((rc = fs_keys_protect(req, as->prot, vt, (uint32_t)scheme, FS_PROTECT_INIT,
                                       &prot)) < 0)
                 return kernel_err(rc);
@@ -553,8 +562,8 @@ static int fragment_object(fs_req_t *req, const asset_t *as, const fs_path_t *p,
     pk_protect_t *prot;
     int rc;
 
-    if (scheme == FS_AES128) {  /* TS in AES-128 */
-        j.kind = J_TS_AES;
+    if (scheme == FS_AES128) {  /* TS or CMAF in AES-128 */
+        j.kind = p->format == FS_FMT_CMAF ? J_CMAF_AES : J_TS_AES;
         j.req = req;
         j.keys = as->prot;
         return kernel_err(render(req, &j, what, out));

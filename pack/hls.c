@@ -118,10 +118,11 @@ static const pk_protect_t *protect_of(const pk_view_t *v, const pk_vtrack_t *vt,
     return h && h->protect && i < h->track_count ? h->protect[i] : NULL;
 }
 
-/* Encrypted TS: no I-frame playlists (pack/hls.h). */
-static int ts_encrypted(pk_hls_format_t fmt, const pk_urlopts_t *o)
+/* Encrypted TS and whole-segment AES-128: no I-frame playlists (pack/hls.h). */
+static int no_iframes(pk_hls_format_t fmt, const pk_urlopts_t *o)
 {
-    return fmt != PK_HLS_CMAF && keys_of(o);
+    const pk_hls_keys_t *h = keys_of(o);
+    return h && (fmt != PK_HLS_CMAF || h->method == PK_HLS_AES_128);
 }
 
 /* RFC 8216 §7: KEYFORMAT and KEYFORMATVERSIONS need version 5 (every SAMPLE-AES output
@@ -337,7 +338,7 @@ static int keys_check(const pk_view_t *v, const pk_vtrack_t *vt, pk_hls_format_t
     const pk_hls_key_t *k = key_of(v, vt, o);
     if (!h)
         return 0;
-    if (!k || (h->method == PK_HLS_AES_128 && (fmt == PK_HLS_CMAF || !k->key_uri || !h->iv)) ||
+    if (!k || (h->method == PK_HLS_AES_128 && (!k->key_uri || !h->iv)) ||
         (h->method == PK_HLS_SAMPLE_AES_CTR && fmt != PK_HLS_CMAF))
         return -EINVAL;
     return 0;
@@ -505,15 +506,19 @@ static int entry_size(const pk_vtrack_t *vt, const pk_vtrack_t *mux, uint32_t k,
     switch (kind) {
     case SIZE_CMAF:
     case SIZE_IFRAME_CMAF:
-        if (z->encrypted && !z->prot)
+        if (z->encrypted && !z->prot && !z->aes)
             return -EINVAL;
         if (z->prot && (rc = pk_cmaf_fragment_protected_header_size(vt, k, z->prot, out)) < 0)
             return rc;
         if (!z->prot)
             *out = vt->cmaf_header ? vt->cmaf_header[k] : pk_cmaf_fragment_header_size(vt, k);
         /* the first sample of a fragment is its key frame (pack/view.h) */
-        *out += kind == SIZE_CMAF ? f->bytes : vt->t->samples[f->first].size;
-        return 0;
+        if (kind == SIZE_IFRAME_CMAF) {
+            *out += vt->t->samples[f->first].size;
+            return 0;
+        }
+        *out += f->bytes;
+        goto pad;
     case SIZE_TS:
         if (!z->saes && !z->saes_mux && pk_ts_segment_size(vt, mux, k, out) == 0)
             goto pad;
@@ -711,7 +716,7 @@ static int master_rates(master_t *m, arena_t *a)
     for (uint32_t i = 0; i < m->nvideo; i++) {
         if ((rc = track_rates(m->v, m->video[i], mux, kind, m->o, a, &m->vrate[i])) < 0)
             return rc;
-        if (m->fmt != PK_HLS_V3 && !ts_encrypted(m->fmt, m->o) &&
+        if (m->fmt != PK_HLS_V3 && !no_iframes(m->fmt, m->o) &&
             (rc = track_rates(m->v, m->video[i], NULL,
                               m->fmt == PK_HLS_CMAF ? SIZE_IFRAME_CMAF : SIZE_IFRAME_TS, m->o,
                               a, &m->irate[i])) < 0)
@@ -830,7 +835,7 @@ static void put_master_groups(wr_t *w, const master_t *m)
             wr_u8(w, '\n');
         }
     }
-    for (uint32_t i = 0; i < m->nvideo && !ts_encrypted(m->fmt, m->o); i++) {
+    for (uint32_t i = 0; i < m->nvideo && !no_iframes(m->fmt, m->o); i++) {
         const pk_vtrack_t *vt = m->video[i];
         put_bandwidth(w, "#EXT-X-I-FRAME-STREAM-INF", m->irate[i]);
         put_video_attrs(w, vt->t, 0);       /* FRAME-RATE is not defined here (§4.3.4.3) */
@@ -1002,6 +1007,9 @@ int pk_hls_media(const pk_view_t *v, const pk_vtrack_t *vt, const pk_vtrack_t *m
     /* the keys before EXT-X-MAP: they apply to what follows, the init section included */
     if (h && h->method != PK_HLS_AES_128)
         put_key_lines(w, 0, h->method, key, fmt != PK_HLS_CMAF);
+    if (fmt == PK_HLS_CMAF && h && h->method == PK_HLS_AES_128 &&
+        (rc = put_aes_line(w, h, key, vt, NULL, PK_HLS_INIT)) < 0)
+        return rc;              /* RFC 8216 4.3.2.5: an encrypted map needs its IV */
     if (fmt == PK_HLS_CMAF)
         put_map(w, vt, o);
     for (uint32_t k = v->frag_begin; k < v->frag_end; k++) {
@@ -1031,7 +1039,7 @@ int pk_hls_iframes(const pk_view_t *v, const pk_vtrack_t *vt, pk_hls_format_t fm
     int rc;
 
     (void)a;                    /* TS ranges are measured in scratch arenas (entry_size) */
-    if (fmt == PK_HLS_V3 || vt->t->type != PK_TRACK_VIDEO || ts_encrypted(fmt, o))
+    if (fmt == PK_HLS_V3 || vt->t->type != PK_TRACK_VIDEO || no_iframes(fmt, o))
         return -ENOENT;
     if ((rc = keys_check(v, vt, fmt, o)) < 0)
         return rc;

@@ -24,7 +24,8 @@ typedef enum { PK_HLS_V4 = 0, PK_HLS_V3, PK_HLS_CMAF } pk_hls_format_t;
  * what needs one (the AES-128 IVs) is a callback.
  *
  * The METHOD is one per output: SAMPLE-AES for cbcs (CMAF cbcs, or Apple's TS SAMPLE-AES),
- * SAMPLE-AES-CTR for cenc (CMAF), AES-128 for whole TS segments (CBC, PKCS7). Each system
+ * SAMPLE-AES-CTR for cenc (CMAF), AES-128 for whole segments, TS or CMAF (CBC, PKCS7; a
+ * CMAF playlist's init section too, RFC 8216 4.3.2.5, with its own IV). Each system
  * of a key gives one EXT-X-KEY line in media playlists and I-frame playlists (before
  * EXT-X-MAP) and one EXT-X-SESSION-KEY line in masters (once per key):
  *   FairPlay  METHOD=SAMPLE-AES,URI="skd://...",KEYFORMAT="com.apple.streamingkeydelivery",
@@ -43,15 +44,16 @@ typedef enum { PK_HLS_V4 = 0, PK_HLS_V3, PK_HLS_CMAF } pk_hls_format_t;
  * with the right tag, has the playlist's METHOD and no control character; a system whose
  * given lines all fail that is written as built. AES-128 outputs have no systems: an
  * EXT-X-KEY with the key URI and that segment's IV before each segment, and masters an
- * EXT-X-SESSION-KEY with the URI. TS outputs that are encrypted have no I-frame playlists
- * (a byte range of a whole-segment CBC file cannot be decrypted alone; SAMPLE-AES TS sizes
- * are not known without encrypting). One EXT-X-KEY covers a whole segment, so v3 playlists
+ * EXT-X-SESSION-KEY with the URI; a CMAF playlist one EXT-X-KEY with the init section's
+ * IV before EXT-X-MAP. Encrypted TS and AES-128 CMAF have no I-frame playlists (a byte
+ * range of a whole-segment CBC file cannot be decrypted alone; SAMPLE-AES TS sizes are not
+ * known without encrypting). One EXT-X-KEY covers a whole segment, so v3 playlists
  * whose muxed audio has another key than the video do not exist (nor a v3 master with one).
  */
 typedef enum {
     PK_HLS_SAMPLE_AES = 1,      /* cbcs */
     PK_HLS_SAMPLE_AES_CTR,      /* cenc */
-    PK_HLS_AES_128,             /* whole TS segments */
+    PK_HLS_AES_128,             /* whole segments (TS, CMAF) */
 } pk_hls_method_t;
 
 typedef enum {
@@ -82,10 +84,12 @@ typedef struct {
     const pk_hls_system_t *systems;     /* [system_count], the CPIX's order */
 } pk_hls_key_t;
 
-/* AES-128: the IV of TS segment k of track vt (mux: the audio muxed beside it in v3, else
- * NULL) into iv. Distinct for every segment of every track under one key; the same for the
- * same segment in every playlist (and when the segment itself is encrypted). Returns 0 or
- * a negative errno, which the writer returns. */
+/* AES-128: the IV of segment k of track vt (mux: the audio muxed beside it in v3, else
+ * NULL) into iv; k == PK_HLS_INIT: of vt's CMAF init section. Distinct for every segment of
+ * every track under one key; the same for the same segment in every playlist (and when the
+ * segment itself is encrypted). Returns 0 or a negative errno, which the writer returns. */
+#define PK_HLS_INIT UINT32_MAX
+
 typedef int (*pk_hls_iv_fn)(void *ctx, const pk_vtrack_t *vt, const pk_vtrack_t *mux,
                             uint32_t k, uint8_t iv[16]);
 
@@ -128,8 +132,8 @@ int pk_hls_master(const pk_view_t *v, pk_hls_format_t fmt, const pk_urlopts_t *o
  * duration rounded), TARGETDURATION the ceiling of the longest, MEDIA-SEQUENCE the index
  * of the first listed fragment (stable across filtered views), INDEPENDENT-SEGMENTS,
  * EXT-X-MAP for CMAF, ENDLIST. With o->hls, the EXT-X-KEY lines of vt's key (before
- * EXT-X-MAP), or for AES-128 one EXT-X-KEY with its IV before each segment (the IVs of
- * o->hls->iv, for vt and mux). Returns 0, -EINVAL (a mux outside V3, or not audio beside
+ * EXT-X-MAP), or for AES-128 one EXT-X-KEY with its IV before each segment and, for CMAF,
+ * before EXT-X-MAP (the IVs of o->hls->iv, for vt and mux; PK_HLS_INIT for the map). Returns 0, -EINVAL (a mux outside V3, or not audio beside
  * video; o->hls without vt's key or with a method fmt does not have), -ENOENT (encrypted,
  * mux under another key than vt), the IV callback's error, or w->err.
  */
@@ -141,10 +145,10 @@ int pk_hls_media(const pk_view_t *v, const pk_vtrack_t *vt, const pk_vtrack_t *m
  * with EXT-X-BYTERANGE covering its first key frame in the segment: for V4 the TS range of
  * pk_ts_keyframe_range, for CMAF styp+moof+mdat header and the first sample (the mdat is
  * cut after it, as fMP4 I-frame playlists do). V3 has none (its master lists none: I-frame
- * playlists are version 4). With o->hls (CMAF only), the EXT-X-KEY lines of vt's key and
- * byte ranges of the encrypted fragments (o->hls->protect for vt needed). `a` is unused
- * (TS ranges are measured in scratch arenas). Returns 0, -ENOENT (V3, vt is not video, or
- * encrypted TS), -EINVAL (as pk_hls_media, or no protection for vt), an error of
+ * playlists are version 4). With o->hls (CMAF in SAMPLE-AES or SAMPLE-AES-CTR only), the
+ * EXT-X-KEY lines of vt's key and byte ranges of the encrypted fragments (o->hls->protect
+ * for vt needed). `a` is unused (TS ranges are measured in scratch arenas). Returns 0,
+ * -ENOENT (V3, vt is not video, encrypted TS or AES-128), -EINVAL (as pk_hls_media, or no protection for vt), an error of
  * pk_ts_keyframe_range, or w->err.
  */
 int pk_hls_iframes(const pk_view_t *v, const pk_vtrack_t *vt, pk_hls_format_t fmt,

@@ -3,14 +3,17 @@
 # here (keys from `openssl rand`), key_uri=http://127.0.0.1:PORT/key/{kid}, and a small
 # python3 http.server on a free port serving the keys. Judged by tools ismfs does not contain:
 #   - names: the asset lists the m3u8-aapl/-v3 masters in cbc and cbcs-aapl and m3u8-cmaf in
-#     cenc and cbcs-aapl; no I-frame playlists of encrypted TS; clear HLS names stay EACCES;
+#     cbc, cenc and cbcs-aapl; no I-frame playlists of encrypted TS or of AES-128 CMAF, no
+#     DASH manifest in cbc; clear HLS names stay EACCES;
 #     every URI every encrypted playlist names is a
 #     listed name (tests/lib/hls_keys.py crawl); stat size == bytes read for every HLS name;
-#   - AES-128 (m3u8-aapl, -v3): ffmpeg's HLS demuxer, fetching the key over HTTP, decodes
-#     each video rendition, an audio track and a v3 muxed variant to the framemd5 of the
-#     clear TS segments (clear bytes from `ismfs cat` without keys); with a wrong key it does
-#     not; an encrypted segment equals `openssl enc -aes-128-cbc` of the clear one with the
-#     IV its playlist names; every segment has an IV of its own, the same in every playlist;
+#   - AES-128 (m3u8-aapl, -v3, m3u8-cmaf): ffmpeg's HLS demuxer, fetching the key over
+#     HTTP, decodes each video rendition, an audio track and a v3 muxed variant to the
+#     framemd5 of the clear TS segments (clear bytes from `ismfs cat` without keys), and the
+#     m3u8-cmaf video and audio playlists (encrypted EXT-X-MAP) to the frames of the clear
+#     CMAF init + segments; with a wrong key it does not; an encrypted segment (and CMAF init)
+#     equals `openssl enc -aes-128-cbc` of the clear one with the IV its playlist names;
+#     every segment and init has an IV of its own, the same in every playlist;
 #     separate audio and video keys: each track under its own key URI, both decode, and no
 #     v3 names (one EXT-X-KEY cannot cover a segment muxing two keys);
 #   - Apple SAMPLE-AES TS (the segments are helper "ts"'s): ffmpeg decodes video, audio and a
@@ -124,17 +127,19 @@ VIDEO_QL=('QualityLevels(852353)' 'QualityLevels(423612)' 'QualityLevels(216131)
 mans=$(cd "$A" && printf '%s\n' 'manifest(format=m3u8'* | sort)
 want=$(printf '%s\n' 'manifest(format=m3u8-aapl,encryption=cbc)' \
     'manifest(format=m3u8-aapl-v3,encryption=cbc)' 'manifest(format=m3u8-cmaf,encryption=cenc)' \
+    'manifest(format=m3u8-cmaf,encryption=cbc)' \
     'manifest(format=m3u8-cmaf,encryption=cbcs-aapl)' \
     'manifest(format=m3u8-aapl,encryption=cbcs-aapl)' \
     'manifest(format=m3u8-aapl-v3,encryption=cbcs-aapl)' | sort)
 if [ "$mans" = "$want" ]; then
-    ok "the asset lists the HLS masters: m3u8-aapl, -v3 in cbc, cbcs-aapl; m3u8-cmaf in cenc, cbcs-aapl"
+    ok "the asset lists the HLS masters: m3u8-aapl, -v3 in cbc, cbcs-aapl; m3u8-cmaf in cbc, cenc, cbcs-aapl"
 else
     not_ok "the asset lists these HLS masters: $(tr '\n' ' ' <<<"$mans")"
 fi
 for m in "$V/Manifest($VT,format=m3u8-aapl,type=keyframes,encryption=cbc)" \
          "$V/Manifest($VT,format=m3u8-aapl,type=keyframes,encryption=cbcs-aapl)" \
-         'manifest(format=m3u8-cmaf,encryption=cbc)' 'manifest(format=m3u8-aapl,encryption=cenc)' \
+         "$V/Manifest($VT,format=m3u8-cmaf,type=keyframes,encryption=cbc)" \
+         'manifest(format=mpd-time-csf,encryption=cbc)' 'manifest(format=m3u8-aapl,encryption=cenc)' \
          "$V/Fragments($VT=i,format=m3u8-aapl,encryption=cbc)"; do
     expect "not served: $m" ENOENT "$A/$m"
 done
@@ -144,6 +149,9 @@ for m in 'manifest(format=m3u8-aapl)' "$V/Manifest($VT,format=m3u8-cmaf)" \
 done
 check "the 852353 folder lists an AES-128 TS segment" \
     bash -c "ls '$A/$V' | grep -qxF 'Fragments($VT=0,format=m3u8-aapl,encryption=cbc)'"
+check "the 852353 folder lists an AES-128 CMAF init and segment" \
+    bash -c "ls '$A/$V' | grep -cxF -e 'Fragments($VT=i,format=cmaf,encryption=cbc)' \
+                                   -e 'Fragments($VT=0,format=cmaf,encryption=cbc)' | grep -qx 2"
 python3 "$ROOT/tests/lib/hls_keys.py" crawl "$A" || fail=1
 python3 "$ROOT/tests/lib/hls_keys.py" crawl "$S" || fail=1
 
@@ -200,6 +208,24 @@ decodes "separate keys: video" "$S" sep/sep.ism 'QualityLevels(423612)' \
     "Manifest($VT,format=m3u8-aapl,encryption=cbc)"
 decodes "separate keys: audio" "$S" sep/sep.ism "$AU" "Manifest($AT,format=m3u8-aapl,encryption=cbc)"
 decodes "key URI from the CPIX" "$C" ck/ck.ism "$V" "Manifest($VT,format=m3u8-aapl,encryption=cbc)"
+# fMP4: the clear init section, then the clear segments the playlist names
+clear_cmaf_md5() {    # clear_cmaf_md5 QL PLAYLIST
+    local s
+    { ism cat "$SRC" "ladder/ladder.ism/$1/$(sed -n 's/^#EXT-X-MAP:URI="\(.*\),encryption=cbc)"$/\1)/p' "$2")"
+      grep -v '^#' "$2" | while read -r s; do ism cat "$SRC" "ladder/ladder.ism/$1/${s/,encryption=cbc)/)}"; done
+    } | ffmpeg -nostdin -v error -i pipe:0 -map 0 -f framemd5 - 2>/dev/null | frames
+}
+for c in "$V Manifest($VT,format=m3u8-cmaf,encryption=cbc)" \
+         "$AU Manifest($AT,format=m3u8-cmaf,encryption=cbc)"; do
+    q=${c%% *} pl=$A/$q/${c#* }
+    want=$(clear_cmaf_md5 "$q" "$pl")
+    got=$(hls_md5 "$pl")
+    if [ -n "$want" ] && [ "$got" = "$want" ]; then
+        ok "m3u8-cmaf $q: ffmpeg's HLS demuxer decodes the AES-128 fMP4 playlist to the clear frames ($(wc -l <<<"$want") frames)"
+    else
+        not_ok "m3u8-cmaf $q: AES-128 decode differs ($(wc -l <<<"$got") of $(wc -l <<<"$want") frames)"
+    fi
+done
 # Apple SAMPLE-AES TS: the identity line (key URI and the constant IV, written last) is what
 # ffmpeg's HLS demuxer decrypts with. ffmpeg 5.1 decrypts a packet only while its segment is
 # the current one, so what its parsers flush at the end of the input reaches the decoder
@@ -262,7 +288,10 @@ openssl_same() {    # openssl_same WHAT QL PLAYLIST_NAME KEY
         openssl enc -aes-128-cbc -K "$4" -iv "$iv" -in "$TMP/clear.ts" -out "$TMP/enc.ts" ||
             bad=$((bad + 1))
         cmp -s "$TMP/enc.ts" "$A/$2/$seg" || bad=$((bad + 1))
-    done < <(awk -F'IV=0x' '/^#EXT-X-KEY/ { iv = $2; next } /^[^#]/ { print $0, iv }' "$pl")
+    done < <(awk -F'IV=0x' '/^#EXT-X-KEY/ { iv = $2; next }
+                            /^#EXT-X-MAP:URI="/ { sub(/^#EXT-X-MAP:URI="/, ""); sub(/"$/, "")
+                                                  print $0, iv; next }
+                            /^[^#]/ { print $0, iv }' "$pl")
     if [ "$n" -gt 2 ] && [ "$bad" = 0 ]; then
         ok "$1: all $n segments are openssl enc -aes-128-cbc of the clear ones with the playlist's IVs"
     else
@@ -271,12 +300,14 @@ openssl_same() {    # openssl_same WHAT QL PLAYLIST_NAME KEY
 }
 openssl_same "video 852353" "$V" "Manifest($VT,format=m3u8-aapl,encryption=cbc)" "$KEY"
 openssl_same "audio eng" "$AU" "Manifest($AT,format=m3u8-aapl,encryption=cbc)" "$KEY"
+openssl_same "m3u8-cmaf video 852353 (init too)" "$V" "Manifest($VT,format=m3u8-cmaf,encryption=cbc)" "$KEY"
 
 # IVs: every AES-128 playlist of the ladder (one key), v4 and v3
-mapfile -t pls < <(find "$A" -name '*format=m3u8-aapl*encryption=cbc)' -path '*QualityLevels*' \
+mapfile -t pls < <(find "$A" -name '*format=m3u8-*encryption=cbc)' -path '*QualityLevels*' \
                    -name 'Manifest*')
 pls+=("$A/$V/Manifest($VT,format=m3u8-aapl,filter=trim,encryption=cbc)"
-      "$A/$V/Manifest($VT,format=m3u8-aapl-v3,audiotrack=$AT,filter=trim,encryption=cbc)")
+      "$A/$V/Manifest($VT,format=m3u8-aapl-v3,audiotrack=$AT,filter=trim,encryption=cbc)"
+      "$A/$V/Manifest($VT,format=m3u8-cmaf,filter=trim,encryption=cbc)")
 python3 "$ROOT/tests/lib/hls_keys.py" aes "$URL/key/$KID" "${pls[@]}" || fail=1
 check "the filtered master names the filtered playlists with the encryption" \
     grep -qxF "$V/Manifest($VT,format=m3u8-aapl,filter=trim,encryption=cbc)" \

@@ -8,9 +8,10 @@ lines ("ok - ..." / "not ok - ...").
       its attribute lists parse (RFC 8216 4.2), and every URI it names (variants, EXT-X-MEDIA,
       EXT-X-I-FRAME-STREAM-INF, EXT-X-MAP, segments) is a name its directory lists
   hls_keys.py aes KEY_URI PLAYLIST...
-      AES-128 playlists: one EXT-X-KEY before each segment, METHOD=AES-128, URI=KEY_URI,
-      a 128-bit IV; a segment has the same IV in every playlist, distinct segments distinct
-      IVs; no KEYFORMAT
+      AES-128 playlists: one EXT-X-KEY before each segment and, in fMP4 (m3u8-cmaf)
+      playlists, before EXT-X-MAP (RFC 8216 4.3.2.5: an encrypted map needs an IV; TS
+      playlists have no map), METHOD=AES-128, URI=KEY_URI, a 128-bit IV; a segment or map
+      has the same IV in every playlist, distinct ones distinct IVs; no KEYFORMAT
   hls_keys.py sample METHOD KID KEY_URI SYSTEMS PLAYLIST...
       SAMPLE-AES(-CTR) playlists (masters: EXT-X-SESSION-KEY): the key lines before
       EXT-X-MAP, one per system of SYSTEMS (comma list of fairplay, widevine, playready,
@@ -145,17 +146,18 @@ def aes(key_uri, paths):
                         or not hexiv(a.get('IV', ('', True))) or 'KEYFORMAT' in a:
                     bad.append('%s: bad key line %s' % (os.path.basename(path), rest))
                 pending = hexiv(a.get('IV', ('', True)))
-            elif tag == 'EXT-X-MAP':
+            elif tag == 'EXT-X-MAP' and 'format=m3u8-cmaf' not in path:
                 bad.append('%s: EXT-X-MAP in a TS playlist' % path)
-            elif not tag:
-                segs += 1
+            elif not tag or tag == 'EXT-X-MAP':
+                uri = rest if not tag else a.get('URI', ('', True))[0]
+                segs += not tag
                 if not pending:
-                    bad.append('%s: segment %s without its own key line' % (path, rest))
+                    bad.append('%s: %s without its own key line' % (path, uri))
                     continue
-                target = os.path.normpath(os.path.join(d, rest))
+                target = os.path.normpath(os.path.join(d, uri))
                 iv = pending.lower()
                 if seen.setdefault(target, iv) != iv:
-                    bad.append('%s: two IVs' % rest)
+                    bad.append('%s: two IVs' % uri)
                 pending = None
         if not segs:
             bad.append('%s: no segments' % path)

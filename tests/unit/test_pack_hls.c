@@ -1219,9 +1219,9 @@ static void test_keys_refused(void **state)
     c.fmt = PK_HLS_V4;                                  /* no CTR in TS */
     run_fails(call_media, &c, -EINVAL);
     keyset(k, s, PK_HLS_AES_128, ",encryption=cbc");
-    c.fmt = PK_HLS_CMAF;                                /* no whole-segment fMP4 here */
+    c.fmt = PK_HLS_CMAF;                                /* AES-128 without a key URI */
     run_fails(call_media, &c, -EINVAL);
-    c.fmt = PK_HLS_V4;                                  /* AES-128 without a key URI */
+    c.fmt = PK_HLS_V4;
     run_fails(call_media, &c, -EINVAL);
     keys_end(s, k);
 }
@@ -1408,6 +1408,86 @@ static void test_keys_aes128(void **state)
     keys_end(s, k);
 }
 
+/* RFC 8216 4.3.4.2 AVERAGE-BANDWIDTH of vt's CMAF segments in AES-128 over the view: the
+ * size of each clear fragment's plan, padded by PKCS7 (1 to 16 bytes). */
+static uint64_t cmaf_aes_avg_bitrate(const synth_t *s, const pk_vtrack_t *vt)
+{
+    uint64_t bytes = 0, ticks = 0;
+    for (uint32_t f = s->v->frag_begin; f < s->v->frag_end; f++) {
+        arena_t *a = arena_new();
+        pk_plan_t plan;
+        assert_int_equal(pk_cmaf_fragment(vt, f, a, &plan), 0);
+        bytes += plan.size + 16 - plan.size % 16;
+        ticks += vt->frags[f].duration;
+        arena_free(a);
+    }
+    return (bytes * 8 * vt->t->timescale + ticks - 1) / ticks;
+}
+
+/* AES-128 over whole CMAF segments (m3u8-cmaf, encryption=cbc): the init section is
+ * encrypted too, so an EXT-X-KEY with its own IV comes before EXT-X-MAP (RFC 8216 4.3.2.5:
+ * IV required there), then one before each segment; no I-frame playlists; the master's
+ * bandwidths count the padding. */
+static void test_keys_aes128_cmaf(void **state)
+{
+    (void)state;
+    synth_t *s = synth(0, "video");
+    const pk_vtrack_t *hi = track_of(s, "video", 900000);
+    const pk_vtrack_t *eng = track_of(s, "aac_eng_2_128000", 128000);
+    keyset_t *k = calloc(1, sizeof *k);
+    ivrec_t rec = { .s = s };
+    static m3u8_t m;
+    const line_t *l[64];
+
+    keyset(k, s, PK_HLS_AES_128, ",encryption=cbc");
+    k->key.key_uri = "https://keys.example/k";
+    k->keys.protect = NULL;
+    k->keys.iv = test_iv;
+    k->keys.iv_ctx = &rec;
+    call_t c = { s, PK_HLS_CMAF, &k->o, hi, NULL };
+    media_info_t mi;
+    char *text = run_ok(call_media, &c);
+    check_media(text, 0, &mi);
+    check_against_view(s->v, hi, &mi, "cmaf");
+    assert_string_equal(mi.map.rest, ",encryption=cbc");
+    assert_string_equal(mi.uri[0].rest, ",encryption=cbc");
+    parse_m3u8(text, &m);
+    int n = key_lines(&m, "EXT-X-KEY", l, 64);
+    assert_int_equal(n, mi.segs + 1);
+    const line_t *map = find_tag(&m, "EXT-X-MAP");
+    assert_ptr_equal(map - 1, l[0]);                    /* the map's key right before it */
+    for (int i = 0, seg = 1; i < m.n; i++) {
+        if (m.l[i].text[0] != '#') {
+            assert_ptr_equal(&m.l[i - 2], l[seg]);      /* KEY, EXTINF, URI */
+            seg++;
+        }
+    }
+    for (int i = 0; i < n; i++) {
+        uint8_t iv[16], want[16];
+        assert_string_equal(attr(l[i], "METHOD"), "AES-128");
+        assert_string_equal(attr(l[i], "URI"), "https://keys.example/k");
+        iv_of(l[i], iv);
+        iv_for(s, hi, NULL, i ? s->v->frag_begin + (uint32_t)i - 1 : PK_HLS_INIT, want);
+        assert_memory_equal(iv, want, 16);
+    }
+    free(text);
+    run_fails(call_iframes, &c, -ENOENT);
+
+    c.vt = NULL;
+    master_info_t ma;
+    text = run_ok(call_master, &c);
+    check_master(text, &ma);
+    parse_m3u8(text, &m);
+    assert_int_equal(key_lines(&m, "EXT-X-SESSION-KEY", l, 64), 1);
+    assert_string_equal(attr(l[0], "METHOD"), "AES-128");
+    assert_null(attr(l[0], "IV"));
+    assert_int_equal(ma.iframes, 0);
+    assert_int_equal(atol(attr(ma.variant[ma.audio_only_at], "AVERAGE-BANDWIDTH")),
+                     (long)cmaf_aes_avg_bitrate(s, eng));
+    free(text);
+    keys_end(s, k);
+}
+
 /* Apple SAMPLE-AES TS: FairPlay and the identity line with the constant IV (last), no
  * Widevine/PlayReady, no I-frame playlists. */
 static void test_keys_ts_sample_aes(void **state)
@@ -1538,6 +1618,7 @@ int main(void)
         cmocka_unit_test(test_keys_refused),
         cmocka_unit_test(test_keys_given),
         cmocka_unit_test(test_keys_aes128),
+        cmocka_unit_test(test_keys_aes128_cmaf),
         cmocka_unit_test(test_keys_ts_sample_aes),
         cmocka_unit_test(test_keys_two),
     };
