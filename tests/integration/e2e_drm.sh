@@ -18,10 +18,14 @@
 #     the start and at the end, the element shows frame 0 and the last frame of the source,
 #     identified against the source's frames decoded by ffmpeg (the region where testsrc2 draws
 #     the time code; from a screenshot: Chromium lets no page read an EME video's pixels);
+#   - HLS AES-128 over CMAF, manifest(format=m3u8-cmaf,encryption=cbc) (no EME: shaka fetches
+#     each key from the key URI, key_uri=/e2e-keys/{kid}, which nginx serves from files made
+#     here, and decrypts init sections and segments itself): the same checks, with the pixels
+#     read from the element;
 #   - the negatives: the right KIDs, one key replaced by another (openssl rand): the video key
-#     (DASH cenc and cbcs, HLS cbcs-aapl and cenc) or the audio key (DASH cenc): the player
-#     fetches the encrypted segments but does not play (an error, or the playhead stays in the
-#     first fragment).
+#     (DASH cenc and cbcs, HLS cbcs-aapl, cenc and cbc: the key file nginx serves) or the
+#     audio key (DASH cenc): the player fetches the encrypted segments but does not play (an
+#     error, or the playhead stays in the first fragment).
 # Chromium needs no flag for ClearKey: its ClearKey CDM is built in (no component download, so
 # --disable-component-update does not matter) and works headless; EME needs a secure context,
 # which http://127.0.0.1 is (another host would need --unsafely-treat-insecure-origin-as-secure).
@@ -32,7 +36,7 @@
 source "$(dirname "$0")/../lib/mount_lib.sh"
 # shellcheck source=tests/lib/e2e_lib.sh
 source "$ROOT/tests/lib/e2e_lib.sh"
-need ffmpeg openssl
+need ffmpeg openssl xxd
 e2e_need
 e2e_trap_mount_lib
 SRC=$TMP/src KEYS=$TMP/keys MNT=$TMP/mnt
@@ -80,6 +84,13 @@ $(rule "$KID_A" AudioFilter)
 EOF
 # keys VIDEOKEY AUDIOKEY: shaka's drm.clearKeys as play.mjs takes it (KID:KEY,..., hex)
 keys() { echo "${KID_V//-/}:$1,${KID_A//-/}:$2"; }
+# key_files VIDEOKEY AUDIOKEY: the AES-128 key files nginx serves at /e2e-keys/KID
+export E2E_KEYS_DIR=$TMP/www-keys
+key_files() {
+    mkdir -p "$E2E_KEYS_DIR" && xxd -r -p <<<"$1" >"$E2E_KEYS_DIR/$KID_V" &&
+        xxd -r -p <<<"$2" >"$E2E_KEYS_DIR/$KID_A" || bail "cannot write the key files"
+}
+key_files "$KEY_V" "$KEY_A"
 
 e2e_ladder_info "$FIX/$LADDER" "$TMP/cat-cache"
 # The source's frames (top rendition): the region where testsrc2 draws the time code and the
@@ -91,7 +102,7 @@ if ! ffmpeg -nostdin -v error -i "$FIX/ladder/$VIDEO_SRC" -vf "crop=$cw:$ch:$cx:
     bail "ffmpeg cannot decode $VIDEO_SRC: $(head -c 300 "$TMP/ffmpeg.err")"
 fi
 
-mount_fg "$SRC" "$MNT" "cache=$TMP/cache,keys=$KEYS" || exit 1
+mount_fg "$SRC" "$MNT" "cache=$TMP/cache,keys=$KEYS,key_uri=/e2e-keys/{kid}" || exit 1
 e2e_nginx_start "$MNT" "$LADDER/manifest(format=mpd-time-csf,encryption=cenc)"
 
 # ---- over HTTP: clear names refused ------------------------------------------------------
@@ -161,6 +172,10 @@ for enc in cbcs-aapl cenc; do
     e2e_play "${common[@]}" "${frames[@]}" --only m3u8-cmaf --encryption "$enc" \
         --clear-keys "$(keys "${E2E_DRM_KEY:-$KEY_V}" "$KEY_A")" || fail=1
 done
+if want "${1:-}" m3u8-cmaf:cbc; then
+    key_files "${E2E_DRM_KEY:-$KEY_V}" "$KEY_A"
+    e2e_play "${common[@]}" "${frames[@]}" --only m3u8-cmaf --encryption cbc || fail=1
+fi
 
 # The negatives: the right KIDs, one wrong key.
 for c in "mpd-time-csf cenc video" "mpd-time-csf cbcs video" "mpd-time-csf cenc audio" \
@@ -170,6 +185,9 @@ for c in "mpd-time-csf cenc video" "mpd-time-csf cbcs video" "mpd-time-csf cenc 
     e2e_play "${common[@]}" --only "$f" --encryption "$enc" --clear-keys "$k" \
         --expect-no-play "a wrong $track key" || fail=1
 done
+key_files "$WRONG" "$KEY_A"
+e2e_play "${common[@]}" --only m3u8-cmaf --encryption cbc \
+    --expect-no-play "a wrong video key file" || fail=1
 
 e2e_nginx_stop
 unmount "$MNT" || not_ok "fusermount3 -u $MNT failed"

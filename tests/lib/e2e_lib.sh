@@ -52,9 +52,11 @@ free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# e2e_write_conf DOCROOT PORT: $TMP/nginx/nginx.conf
+# e2e_write_conf DOCROOT PORT: $TMP/nginx/nginx.conf (E2E_KEYS_DIR=DIR: DIR's files served
+# at /e2e-keys/, e.g. the AES-128 key files a mount's key_uri=/e2e-keys/{kid} names)
 e2e_write_conf() {
     local docroot=$1 port=$2 user_line='' template=${E2E_NGINX_CONF:-$ROOT/examples/nginx.conf}
+    local keys=${E2E_KEYS_DIR:-$TMP/no-keys}
     mkdir -p "$TMP/nginx"
     if [ -f "$template" ] && [ -z "${E2E_OWN_NGINX_CONF:-}" ]; then
         # The shipped example, with the test page and the players' scripts added in (prefix
@@ -62,6 +64,7 @@ e2e_write_conf() {
         mkdir -p "$TMP/nginx/logs" "$TMP/nginx/tmp"
         sed -e "/^ *root @ROOT@;/a\\
         location ^~ /e2e/ { alias $ROOT/tests/e2e/; }\\
+        location ^~ /e2e-keys/ { alias $keys/; }\\
         location ^~ /node_modules/ { alias $ROOT/tests/node_modules/; }" \
             -e "s|@ROOT@|$docroot|g; s|@PORT@|$port|g; s|@PREFIX@|$TMP/nginx|g; s|@USER@|$(id -un)|g" \
             "$template" >"$TMP/nginx/nginx.conf"
@@ -97,6 +100,7 @@ http {
         root $docroot;
         add_header Access-Control-Allow-Origin * always;
         location ^~ /e2e/ { alias $ROOT/tests/e2e/; }
+        location ^~ /e2e-keys/ { alias $keys/; }
         location ^~ /node_modules/ { alias $ROOT/tests/node_modules/; }
         # The virtual names of NAME.ism/ (no extensions): first match wins.
         location ~* "/manifest\\(.*format=mpd-time-(csf|cmaf)[^/]*$" {
