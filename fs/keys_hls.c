@@ -8,8 +8,8 @@
 #include <string.h>
 
 #include "../crypt/subsample.h"
-#include "../pack/hls.h"
 #include "../pack/cmaf.h"
+#include "../pack/hls.h"
 #include "../pack/log.h"
 #include "../pack/ts.h"
 #include "keys_int.h"
