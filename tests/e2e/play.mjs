@@ -46,7 +46,10 @@
 //     "usable" in its key statuses;
 //   --expect-no-play [WHAT] (with a key that is wrong, WHAT says which: "a wrong video key"):
 //     the negative. The player loads, fetches the encrypted init and media segments (every
-//     request answered: the failure must come from the key, not from a missing file) and
+//     request answered: the failure must come from the key, not from a missing file; for
+//     AES-128, --encryption cbc without --clear-keys, the key file and an encrypted init:
+//     the player decrypts the init section itself, and a wrong key fails it before any
+//     media segment need come) and
 //     must not play: a player or media error, or the playhead does not get past the first
 //     fragment (2.5 s) within 20 s. Nothing else is checked.
 import { chromium } from 'playwright-core';
@@ -143,6 +146,8 @@ const encryption = args.encryption || '';
 const clearKeys = Object.fromEntries((args['clear-keys'] || '').split(',').filter(Boolean)
     .map((kv) => kv.toLowerCase().replace(/-/g, '').split(':')));
 const expectNoPlay = !!args['expect-no-play'];
+// HLS AES-128: the player fetches the key from the playlist's key URI (no EME)
+const aes128 = encryption === 'cbc' && !args['clear-keys'];
 const wrongWhat = typeof args['expect-no-play'] === 'string' ? args['expect-no-play'] : 'a wrong key';
 // manifest(OPT=V) or manifest(...,OPT=V)
 const withOption = (path, o, v) => (!v ? path : path === 'manifest' ? `manifest(${o}=${v})`
@@ -233,8 +238,10 @@ async function runFormat(fmt) {
         const inits = enc.filter((u) => /=i[,)]/.test(u)), media = enc.filter((u) => !/=i[,)]/.test(u));
         const bad = [];
         if (httpErrors.length) bad.push(`failed requests: ${httpErrors.slice(0, 5).join(', ')}`);
-        if (!inits.length || !media.length)
-            bad.push(`the player fetched ${inits.length} encrypted init and ${media.length} media segments`);
+        const keyFiles = requests.filter((u) => /\/e2e-keys\//.test(u));
+        if (aes128 ? !keyFiles.length || !inits.length : !inits.length || !media.length)
+            bad.push(`the player fetched ${inits.length} encrypted init and ${media.length} media ` +
+                     `segments${aes128 ? `, ${keyFiles.length} key files` : ''}`);
         const stopped = loadError || errs.length ? 'with an error' : r && !r.ok && r.reached < 2.5
             ? `without progress (the playhead stayed at ${r.reached.toFixed(2)} s)` : '';
         if (!stopped) bad.push(`it played: ${r.ok ? 'to the end' : r.why}, up to ${r.reached.toFixed(2)} s, ` +

@@ -19,9 +19,9 @@
 #     identified against the source's frames decoded by ffmpeg (the region where testsrc2 draws
 #     the time code; from a screenshot: Chromium lets no page read an EME video's pixels);
 #   - HLS AES-128 over CMAF, manifest(format=m3u8-cmaf,encryption=cbc) (no EME: shaka fetches
-#     each key from the key URI, key_uri=/e2e-keys/{kid}, which nginx serves from files made
-#     here, and decrypts init sections and segments itself): the same checks, with the pixels
-#     read from the element;
+#     each key from the key URI, key_uri=/e2e-keys/{kid} in a second mount, which nginx serves
+#     from files made here, and decrypts init sections and segments itself): the same checks,
+#     with the pixels read from the element;
 #   - the negatives: the right KIDs, one key replaced by another (openssl rand): the video key
 #     (DASH cenc and cbcs, HLS cbcs-aapl, cenc and cbc: the key file nginx serves) or the
 #     audio key (DASH cenc): the player fetches the encrypted segments but does not play (an
@@ -102,7 +102,7 @@ if ! ffmpeg -nostdin -v error -i "$FIX/ladder/$VIDEO_SRC" -vf "crop=$cw:$ch:$cx:
     bail "ffmpeg cannot decode $VIDEO_SRC: $(head -c 300 "$TMP/ffmpeg.err")"
 fi
 
-mount_fg "$SRC" "$MNT" "cache=$TMP/cache,keys=$KEYS,key_uri=/e2e-keys/{kid}" || exit 1
+mount_fg "$SRC" "$MNT" "cache=$TMP/cache,keys=$KEYS" || exit 1
 e2e_nginx_start "$MNT" "$LADDER/manifest(format=mpd-time-csf,encryption=cenc)"
 
 # ---- over HTTP: clear names refused ------------------------------------------------------
@@ -172,10 +172,6 @@ for enc in cbcs-aapl cenc; do
     e2e_play "${common[@]}" "${frames[@]}" --only m3u8-cmaf --encryption "$enc" \
         --clear-keys "$(keys "${E2E_DRM_KEY:-$KEY_V}" "$KEY_A")" || fail=1
 done
-if want "${1:-}" m3u8-cmaf:cbc; then
-    key_files "${E2E_DRM_KEY:-$KEY_V}" "$KEY_A"
-    e2e_play "${common[@]}" "${frames[@]}" --only m3u8-cmaf --encryption cbc || fail=1
-fi
 
 # The negatives: the right KIDs, one wrong key.
 for c in "mpd-time-csf cenc video" "mpd-time-csf cbcs video" "mpd-time-csf cenc audio" \
@@ -185,6 +181,17 @@ for c in "mpd-time-csf cenc video" "mpd-time-csf cbcs video" "mpd-time-csf cenc 
     e2e_play "${common[@]}" --only "$f" --encryption "$enc" --clear-keys "$k" \
         --expect-no-play "a wrong $track key" || fail=1
 done
+
+# HLS AES-128 over CMAF: a key URI (key_uri=) gives the asset its cbc names; it also adds
+# identity key lines to the SAMPLE-AES playlists above, so it gets a mount of its own.
+e2e_nginx_stop
+unmount "$MNT" || bail "fusermount3 -u $MNT failed"
+mount_fg "$SRC" "$MNT" "cache=$TMP/cache,keys=$KEYS,key_uri=/e2e-keys/{kid}" || exit 1
+e2e_nginx_start "$MNT" "$LADDER/manifest(format=m3u8-cmaf,encryption=cbc)"
+if want "${1:-}" m3u8-cmaf:cbc; then
+    key_files "${E2E_DRM_KEY:-$KEY_V}" "$KEY_A"
+    e2e_play "${common[@]}" "${frames[@]}" --only m3u8-cmaf --encryption cbc || fail=1
+fi
 key_files "$WRONG" "$KEY_A"
 e2e_play "${common[@]}" --only m3u8-cmaf --encryption cbc \
     --expect-no-play "a wrong video key file" || fail=1
