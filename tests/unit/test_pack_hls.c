@@ -1332,6 +1332,16 @@ static void iv_of(const line_t *l, uint8_t iv[16])
     hex16(attr(l, "IV"), iv);
 }
 
+/* k: AES-128 with key_uri, no protection (no sizes need one), the IVs of rec. */
+static void aes128_keyset(keyset_t *k, const synth_t *s, const char *key_uri, ivrec_t *rec)
+{
+    keyset(k, s, PK_HLS_AES_128, ",encryption=cbc");
+    k->key.key_uri = key_uri;
+    k->keys.protect = NULL;
+    k->keys.iv = test_iv;
+    k->keys.iv_ctx = rec;
+}
+
 static void test_keys_aes128(void **state)
 {
     (void)state;
@@ -1343,11 +1353,7 @@ static void test_keys_aes128(void **state)
     static m3u8_t m;
     const line_t *l[64];
 
-    keyset(k, s, PK_HLS_AES_128, ",encryption=cbc");
-    k->key.key_uri = "https://keys.example/k?id=\"x\" y";
-    k->keys.protect = NULL;
-    k->keys.iv = test_iv;
-    k->keys.iv_ctx = &rec;
+    aes128_keyset(k, s, "https://keys.example/k?id=\"x\" y", &rec);
     for (int v3 = 0; v3 < 2; v3++) {
         const pk_vtrack_t *mux = v3 ? eng : NULL;
         call_t c = { s, v3 ? PK_HLS_V3 : PK_HLS_V4, &k->o, hi, mux };
@@ -1439,11 +1445,7 @@ static void test_keys_aes128_cmaf(void **state)
     static m3u8_t m;
     const line_t *l[64];
 
-    keyset(k, s, PK_HLS_AES_128, ",encryption=cbc");
-    k->key.key_uri = "https://keys.example/k";
-    k->keys.protect = NULL;
-    k->keys.iv = test_iv;
-    k->keys.iv_ctx = &rec;
+    aes128_keyset(k, s, "https://keys.example/k", &rec);
     call_t c = { s, PK_HLS_CMAF, &k->o, hi, NULL };
     media_info_t mi;
     char *text = run_ok(call_media, &c);
