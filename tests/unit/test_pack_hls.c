@@ -1342,6 +1342,26 @@ static void aes128_keyset(keyset_t *k, const synth_t *s, const char *key_uri, iv
     k->keys.iv_ctx = rec;
 }
 
+/* The AES-128 master of c: one EXT-X-SESSION-KEY, METHOD=AES-128, URI uri (as written) and
+ * no IV (each segment has its own); no I-frame streams; the audio-only variant's
+ * AVERAGE-BANDWIDTH is avg (the padded segments). */
+static void check_aes128_master(const call_t *c, const char *uri, long avg)
+{
+    static m3u8_t m;
+    const line_t *l[64];
+    master_info_t mi;
+    char *text = run_ok(call_master, c);
+    check_master(text, &mi);
+    parse_m3u8(text, &m);
+    assert_int_equal(key_lines(&m, "EXT-X-SESSION-KEY", l, 64), 1);
+    assert_string_equal(attr(l[0], "METHOD"), "AES-128");
+    assert_string_equal(attr(l[0], "URI"), uri);
+    assert_null(attr(l[0], "IV"));
+    assert_int_equal(mi.iframes, 0);
+    assert_int_equal(atol(attr(mi.variant[mi.audio_only_at], "AVERAGE-BANDWIDTH")), avg);
+    free(text);
+}
+
 static void test_keys_aes128(void **state)
 {
     (void)state;
@@ -1395,20 +1415,9 @@ static void test_keys_aes128(void **state)
         rec = (ivrec_t){ .s = s };
     }
 
-    /* master: one EXT-X-SESSION-KEY without IV; no I-frame streams; padded bandwidths */
     call_t c = { s, PK_HLS_V4, &k->o, NULL, NULL };
-    master_info_t mi;
-    char *text = run_ok(call_master, &c);
-    check_master(text, &mi);
-    parse_m3u8(text, &m);
-    assert_int_equal(key_lines(&m, "EXT-X-SESSION-KEY", l, 64), 1);
-    assert_string_equal(attr(l[0], "METHOD"), "AES-128");
-    assert_string_equal(attr(l[0], "URI"), "https://keys.example/k?id=%22x%22%20y");
-    assert_null(attr(l[0], "IV"));
-    assert_int_equal(mi.iframes, 0);
-    assert_int_equal(atol(attr(mi.variant[mi.audio_only_at], "AVERAGE-BANDWIDTH")),
-                     (long)ts_avg_bitrate(s, eng, NULL, 1));
-    free(text);
+    check_aes128_master(&c, "https://keys.example/k?id=%22x%22%20y",
+                        (long)ts_avg_bitrate(s, eng, NULL, 1));
     c.vt = hi;
     run_fails(call_iframes, &c, -ENOENT);
     keys_end(s, k);
@@ -1476,17 +1485,7 @@ static void test_keys_aes128_cmaf(void **state)
     run_fails(call_iframes, &c, -ENOENT);
 
     c.vt = NULL;
-    master_info_t ma;
-    text = run_ok(call_master, &c);
-    check_master(text, &ma);
-    parse_m3u8(text, &m);
-    assert_int_equal(key_lines(&m, "EXT-X-SESSION-KEY", l, 64), 1);
-    assert_string_equal(attr(l[0], "METHOD"), "AES-128");
-    assert_null(attr(l[0], "IV"));
-    assert_int_equal(ma.iframes, 0);
-    assert_int_equal(atol(attr(ma.variant[ma.audio_only_at], "AVERAGE-BANDWIDTH")),
-                     (long)cmaf_aes_avg_bitrate(s, eng));
-    free(text);
+    check_aes128_master(&c, "https://keys.example/k", (long)cmaf_aes_avg_bitrate(s, eng));
     keys_end(s, k);
 }
 
