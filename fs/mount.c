@@ -2,14 +2,19 @@
  * The FUSE glue: the only code that knows libfuse. Every operation is a
  * request on the view (fs/view.h); the kernel sees a read-only tree with exact
  * sizes and stable mtimes, so page caching stays on.
+ *
+ * libfuse's low-level API: the kernel's node ids are ours (fs/nodes.h: a hash of the path
+ * and of the version of what it names, so a changed source is a new inode to the kernel),
+ * and directories can use the kernel's readdir cache, which libfuse 3.14's high-level API
+ * cannot ask for (its opendir drops cache_readdir; libfuse PR 822, in 3.16).
  */
 #define FUSE_USE_VERSION 312
 #include "mount.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
-#include <fuse.h>
 #include <fuse_lowlevel.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -23,6 +28,7 @@
 #include "../pack/log.h"
 #include "ctx.h"
 #include "keys.h"
+#include "nodes.h"
 #include "source.h"
 #include "view.h"
 #include "version.h"
@@ -34,7 +40,22 @@ typedef struct {
     int ready;                  /* ctx opened (in init, after daemonizing) */
     uid_t uid;
     gid_t gid;
+    struct fuse_session *se;
+    fs_nodes_t *nodes;          /* the kernel's node ids and the paths they name */
 } mount_t;
+
+/* Seconds the kernel keeps names, attributes and misses: a changed source shows this late */
+#define TIMEOUT_S 1.0
+/* A directory listed whole with attributes less than this ago is listed again from the
+ * kernel's cache (see ll_opendir): half the timeout leaves the other half for the reader */
+#define LIST_KEEP_NS 500000000
+
+static int64_t now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
 
 /*
  * A rendering of MNT/.ismfs/metrics or health. getattr and open must agree on the size
@@ -107,18 +128,6 @@ static void handle_close(handle_t *h)
         h->next->prev = h->prev;
     pthread_mutex_unlock(&open_handles.lock);
     handle_free(h);
-}
-
-static mount_t *state(void)
-{
-    return fuse_get_context()->private_data;
-}
-
-static const char *rel(const char *path)
-{
-    while (*path == '/')
-        path++;
-    return path;
 }
 
 /* What a reader sees: malformed input is an I/O error, an escape is nothing. */
@@ -258,9 +267,9 @@ static void log_request(const char *op, const char *path, int rc, uint64_t size,
         return;
     uint64_t us = fs_metrics_since(t0) / 1000;
     if (rc < 0)
-        PK_DEBUG("%s %s: %s (%" PRIu64 " us)", op, path, strerror(-rc), us);
+        PK_DEBUG("%s /%s: %s (%" PRIu64 " us)", op, path, strerror(-rc), us);
     else
-        PK_DEBUG("%s %s: %" PRIu64 " bytes (%" PRIu64 " us)", op, path, size, us);
+        PK_DEBUG("%s /%s: %" PRIu64 " bytes (%" PRIu64 " us)", op, path, size, us);
 }
 
 static void fill_stat(const mount_t *m, const fs_object_t *o, struct stat *st)
@@ -276,17 +285,9 @@ static void fill_stat(const mount_t *m, const fs_object_t *o, struct stat *st)
     st->st_gid = m->gid;
 }
 
-static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
+static void ll_init(void *data, struct fuse_conn_info *conn)
 {
-    mount_t *m = fuse_get_context()->private_data;
-    /* attributes and contents are immutable per source identity: cache them,
-     * and let auto_cache drop pages when a source (hence mtime/size) changes */
-    cfg->auto_cache = 1;
-    cfg->entry_timeout = 1.0;
-    cfg->attr_timeout = 1.0;
-    cfg->negative_timeout = 1.0;
-    cfg->use_ino = 1;           /* version_ino(): st_ino changes with the version */
-    cfg->nullpath_ok = 0;
+    mount_t *m = data;
     if (conn->capable & FUSE_CAP_SPLICE_WRITE)
         conn->want |= FUSE_CAP_SPLICE_WRITE;
     /* READDIRPLUS on every chunk of a listing, not only the first: the attributes come with
@@ -298,13 +299,12 @@ static void *op_init(struct fuse_conn_info *conn, struct fuse_config *cfg)
         m->ready = 1;
         if (m->ctx.ix)          /* no request waits for LMDB's sync */
             ix_set_async(m->ctx.ix, true);
+    } else {
+        fuse_session_exit(m->se);
     }
-    else
-        fuse_exit(fuse_get_context()->fuse);
-    return m;
 }
 
-static void op_destroy(void *data)
+static void ll_destroy(void *data)
 {
     mount_t *m = data;
     for (handle_t *h = open_handles.head, *next; h; h = next) {
@@ -327,50 +327,111 @@ static int answer(mount_t *m, int rc)
     return rc;
 }
 
-static int op_getattr(const char *path, struct stat *st, struct fuse_file_info *fi)
+static void reply_err(fuse_req_t req, mount_t *m, int rc)
 {
-    mount_t *m = state();
-    struct timespec t0 = fs_metrics_now();
+    fuse_reply_err(req, -answer(m, rc));
+}
+
+/* What path (below the root) names, for LOOKUP and GETATTR. */
+static int resolve(mount_t *m, const char *path, fs_object_t *o)
+{
     fs_req_t req;
-    fs_object_t o;
-    int rc, in = internal(rel(path));
-    (void)fi;
+    int rc, in = internal(path);
     atomic_fetch_add_explicit(&m->ctx.metrics.lookups, 1, memory_order_relaxed);
-    if (in != IN_NONE) {
-        rc = in < 0 ? in : internal_stat(m, in, &o);
-    } else {
-        if ((rc = fs_req_begin(&m->ctx, &req)) < 0)
-            return answer(m, rc);
-        rc = fs_view_lookup(&req, rel(path), FS_VIEW_SIZE, &o);
-        fs_req_end(&req);
-        if (rc < 0 && rc != -ENOMEM && !*rel(path)) {
-            /* SRC cannot be read (a storage mount died): the root stays a directory, so that
-             * the kernel's walk to .ismfs/health (default_permissions checks the root)
-             * still reaches the daemon and health reports the failure */
-            memset(&o, 0, sizeof o);
-            o.is_dir = 1;
-            clock_gettime(CLOCK_REALTIME, &o.mtime);
-            rc = 0;
+    if (in != IN_NONE)
+        return in < 0 ? in : internal_stat(m, in, o);
+    if ((rc = fs_req_begin(&m->ctx, &req)) < 0)
+        return rc;
+    rc = fs_view_lookup(&req, path, FS_VIEW_SIZE, o);
+    fs_req_end(&req);
+    if (rc < 0 && rc != -ENOMEM && !*path) {
+        /* SRC cannot be read (a storage mount died): the root stays a directory, so that
+         * the kernel's walk to .ismfs/health (default_permissions checks the root)
+         * still reaches the daemon and health reports the failure */
+        memset(o, 0, sizeof *o);
+        o->is_dir = 1;
+        clock_gettime(CLOCK_REALTIME, &o->mtime);
+        rc = 0;
+    }
+    return rc;
+}
+
+static void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+    mount_t *m = fuse_req_userdata(req);
+    struct timespec t0 = fs_metrics_now();
+    struct fuse_entry_param e = { 0 };
+    fs_object_t o;
+    char *path = NULL;
+    int rc = fs_nodes_path(m->nodes, parent, name, &path);
+    if (rc == 0 && (rc = resolve(m, path, &o)) == 0) {
+        uint64_t ino = version_ino(dir_hash(path), path, NULL, &o);
+        if ((rc = fs_nodes_ref(m->nodes, parent, &name, &ino, 1)) == 0) {
+            fill_stat(m, &o, &e.attr);
+            e.ino = ino;
+            e.attr.st_ino = (ino_t)ino;
+            e.attr_timeout = e.entry_timeout = TIMEOUT_S;
         }
     }
-    if (rc == 0) {
-        fill_stat(m, &o, st);
-        st->st_ino = version_ino(dir_hash(rel(path)), rel(path), NULL, &o);
+    log_request("lookup", path ? path : name, kernel_err(rc), rc == 0 ? o.size : 0, t0);
+    free(path);
+    if (rc == -ENOENT) {        /* the kernel remembers the miss as long as a name */
+        answer(m, rc);
+        e.entry_timeout = TIMEOUT_S;
+        fuse_reply_entry(req, &e);
+    } else if (rc < 0) {
+        reply_err(req, m, rc);
+    } else if (fuse_reply_entry(req, &e) == -ENOENT) {
+        fs_nodes_forget(m->nodes, e.ino, 1);    /* interrupted: the kernel took none */
     }
-    log_request("getattr", path, kernel_err(rc), rc == 0 ? o.size : 0, t0);
-    return answer(m, rc);
+}
+
+static void ll_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+    mount_t *m = fuse_req_userdata(req);
+    fs_nodes_forget(m->nodes, ino, nlookup);
+    fuse_reply_none(req);
+}
+
+static void ll_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+    mount_t *m = fuse_req_userdata(req);
+    for (size_t i = 0; i < count; i++)
+        fs_nodes_forget(m->nodes, forgets[i].ino, forgets[i].nlookup);
+    fuse_reply_none(req);
+}
+
+static void ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    mount_t *m = fuse_req_userdata(req);
+    struct timespec t0 = fs_metrics_now();
+    struct stat st;
+    fs_object_t o;
+    char *path = NULL;
+    (void)fi;
+    int rc = fs_nodes_path(m->nodes, ino, NULL, &path);
+    if (rc == 0 && (rc = resolve(m, path, &o)) == 0) {
+        fill_stat(m, &o, &st);
+        /* the number of what the path names now: when its sources changed, a client that
+         * compares st_ino (nginx) sees a new file and opens it anew */
+        st.st_ino = version_ino(dir_hash(path), path, NULL, &o);
+    }
+    log_request("getattr", path ? path : "?", kernel_err(rc), rc == 0 ? o.size : 0, t0);
+    free(path);
+    if (rc < 0)
+        reply_err(req, m, rc);
+    else
+        fuse_reply_attr(req, &st, TIMEOUT_S);
 }
 
 /*
- * A directory's listing, made once per opendir and kept in its handle. The filler is
- * called with offsets (entry index + 1): libfuse 3.14 sends READDIRPLUS entries filled
- * without offsets with zero entry and attribute timeouts (fixed in libfuse by PR 896), so
- * `ls -l` looked every name up again; with offsets the kernel keeps them for the mount's
- * timeouts.
+ * A directory's listing, made once per opendir and kept in its handle; entries are numbered
+ * from 1 (the offset of an entry is the index of the next one).
  */
 typedef struct {
     mount_t *m;
     const char *dir;            /* the listed directory, below the root */
+    fuse_ino_t ino;             /* its node */
     uint64_t dir_hash;          /* dir_hash(dir): the start of every entry's inode number */
     arena_t *arena;             /* names */
     char **names;               /* [count]: ".", "..", then the view's names */
@@ -378,6 +439,9 @@ typedef struct {
     size_t count, cap;
     int listed;                 /* made (also when it failed: err) */
     int err;
+    int64_t started_ns;         /* when the pass from offset 0 began (monotonic) */
+    off_t next_off;             /* the offset a pass read in order asks for next */
+    int in_order;               /* the pass has not skipped any entry */
 } list_t;
 
 static int add_name(list_t *l, const char *name, const struct stat *st)
@@ -432,10 +496,12 @@ static int list_make(mount_t *m, list_t *l)
     fs_req_t req;
     fs_object_t o;
     int rc, in = internal(l->dir);
+    struct stat dot = { .st_mode = S_IFDIR, .st_ino = l->ino };
 
     l->dir_hash = dir_hash(l->dir);
-    if (add_name(l, ".", NULL) || add_name(l, "..", NULL))
+    if (add_name(l, ".", &dot) || add_name(l, "..", NULL))
         return -ENOMEM;
+    l->st[1].st_mode = S_IFDIR;
     if (in != IN_NONE) {
         if (in != IN_DIR)
             return in < 0 ? in : -ENOTDIR;
@@ -451,54 +517,148 @@ static int list_make(mount_t *m, list_t *l)
     return rc < 0 ? rc : l->err;
 }
 
-static int op_opendir(const char *path, struct fuse_file_info *fi)
+/*
+ * The kernel keeps a listing read to its end in its page cache (cache_readdir) and
+ * serves the next opendir from it when told to keep it (keep_cache): no request and no
+ * entry parsed, as fast as a local directory. It keeps it only while the names and
+ * attributes its dentries got from the last whole READDIRPLUS pass are valid (well inside
+ * the TIMEOUT_S they were given for), so that a stat after a cached listing needs no LOOKUP;
+ * else it lists anew, which refreshes them.
+ */
+static void ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-    if ((fi->flags & O_ACCMODE) != O_RDONLY)
-        return -EROFS;
-    list_t *l = calloc(1, sizeof *l);
-    if (!l || !(l->arena = arena_new()) || !(l->dir = arena_strndup(l->arena, rel(path),
-                                                                       strlen(rel(path))))) {
-        list_free(l);
-        return -ENOMEM;
+    mount_t *m = fuse_req_userdata(req);
+    if ((fi->flags & O_ACCMODE) != O_RDONLY) {
+        reply_err(req, m, -EROFS);
+        return;
     }
-    l->m = state();
+    char *path = NULL;
+    list_t *l = calloc(1, sizeof *l);
+    int rc = !l || !(l->arena = arena_new()) ? -ENOMEM : fs_nodes_path(m->nodes, ino, NULL, &path);
+    if (rc == 0 && !(l->dir = arena_strndup(l->arena, path, strlen(path))))
+        rc = -ENOMEM;
+    free(path);
+    if (rc < 0) {
+        list_free(l);
+        reply_err(req, m, rc);
+        return;
+    }
+    l->m = m;
+    l->ino = ino;
+    int64_t listed = fs_nodes_listed(m->nodes, ino);
     fi->fh = (uint64_t)(uintptr_t)l;
-    return 0;
+    fi->cache_readdir = 1;
+    fi->keep_cache = listed && now_ns() - listed < LIST_KEEP_NS;
+    if (fuse_reply_open(req, fi) == -ENOENT)
+        list_free(l);
 }
 
-static int op_releasedir(const char *path, struct fuse_file_info *fi)
+static void ll_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-    (void)path;
+    (void)ino;
     list_free((list_t *)(uintptr_t)fi->fh);
-    return 0;
+    fuse_reply_err(req, 0);
 }
 
-static int op_readdir(const char *path, void *buf, fuse_fill_dir_t filler, off_t off,
-                      struct fuse_file_info *fi, enum fuse_readdir_flags flags)
+/* The size of an entry in a READDIR(PLUS) reply. */
+static size_t entry_size(fuse_req_t req, const char *name, int plus)
 {
-    mount_t *m = state();
+    return plus ? fuse_add_direntry_plus(req, NULL, 0, name, NULL, 0)
+                : fuse_add_direntry(req, NULL, 0, name, NULL, 0);
+}
+
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                       struct fuse_file_info *fi, int plus)
+{
+    mount_t *m = fuse_req_userdata(req);
     list_t *l = (list_t *)(uintptr_t)fi->fh;
-    (void)flags;
     if (!l->listed || off == 0) {       /* a rewinddir() lists anew */
         struct timespec t0 = fs_metrics_now();
-        arena_free(l->arena);
-        if (!(l->arena = arena_new()))
-            return answer(m, -ENOMEM);
-        l->dir = arena_strndup(l->arena, rel(path), strlen(rel(path)));
+        const char *dir = l->dir;
+        arena_t *old = l->arena;
+        if (!(l->arena = arena_new()) || !(l->dir = arena_strndup(l->arena, dir, strlen(dir)))) {
+            arena_free(l->arena);
+            l->arena = old;
+            l->dir = dir;
+            reply_err(req, m, -ENOMEM);
+            return;
+        }
+        arena_free(old);
         l->count = 0;
         l->err = 0;
         l->listed = 1;
+        l->started_ns = now_ns();
+        l->next_off = 0;
+        l->in_order = 1;
         atomic_fetch_add_explicit(&m->ctx.metrics.listings, 1, memory_order_relaxed);
-        l->err = l->dir ? list_make(m, l) : -ENOMEM;
-        log_request("readdir", path, kernel_err(l->err), l->count, t0);
+        l->err = list_make(m, l);
+        log_request("readdir", l->dir, kernel_err(l->err), l->count, t0);
     }
-    if (l->err < 0)
-        return answer(m, l->err);
-    for (size_t i = off < 0 ? 0 : (size_t)off; i < l->count; i++)
-        if (filler(buf, l->names[i], i < 2 ? NULL : &l->st[i], (off_t)i + 1,
-                   i < 2 ? 0 : FUSE_FILL_DIR_PLUS))
+    if (l->err < 0) {
+        reply_err(req, m, l->err);
+        return;
+    }
+    if (off != l->next_off)
+        l->in_order = 0;
+    size_t first = off < 0 ? 0 : (size_t)off, end = first, len = 0;
+    for (; end < l->count; end++) {             /* what fits */
+        size_t need = entry_size(req, l->names[end], plus);
+        if (len + need > size)
             break;
-    return 0;
+        len += need;
+    }
+    char *buf = malloc(len ? len : 1);
+    uint64_t *inos = plus ? malloc((end - first + 1) * sizeof *inos) : NULL;
+    if (!buf || (plus && !inos)) {
+        free(buf);
+        free(inos);
+        reply_err(req, m, -ENOMEM);
+        return;
+    }
+    /* every entry but . and .. gives the kernel a reference to a node */
+    size_t from = first < 2 ? 2 : first, n = end > from ? end - from : 0;
+    if (plus) {
+        for (size_t i = 0; i < n; i++)
+            inos[i] = (uint64_t)l->st[from + i].st_ino;
+        fs_nodes_ref(m->nodes, ino, (const char *const *)&l->names[from], inos, n);
+    }
+    size_t pos = 0;
+    for (size_t i = first; i < end; i++) {
+        if (plus) {
+            struct fuse_entry_param e = { .attr = l->st[i] };
+            if (i >= 2 && (e.ino = inos[i - from]) != 0) {
+                e.attr.st_ino = (ino_t)e.ino;
+                e.attr_timeout = e.entry_timeout = TIMEOUT_S;
+            }
+            pos += fuse_add_direntry_plus(req, buf + pos, len - pos, l->names[i], &e,
+                                          (off_t)i + 1);
+        } else {
+            pos += fuse_add_direntry(req, buf + pos, len - pos, l->names[i], &l->st[i],
+                                     (off_t)i + 1);
+        }
+    }
+    l->next_off = (off_t)end;
+    /* the last reply of a whole pass in order with attributes: the kernel can keep it */
+    if (plus && end == l->count && l->in_order)
+        fs_nodes_set_listed(m->nodes, ino, l->started_ns);
+    if (fuse_reply_buf(req, buf, pos) == -ENOENT && plus)
+        for (size_t i = 0; i < n; i++)           /* interrupted: the kernel took none */
+            if (inos[i])
+                fs_nodes_forget(m->nodes, inos[i], 1);
+    free(buf);
+    free(inos);
+}
+
+static void ll_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                       struct fuse_file_info *fi)
+{
+    do_readdir(req, ino, size, off, fi, 0);
+}
+
+static void ll_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                           struct fuse_file_info *fi)
+{
+    do_readdir(req, ino, size, off, fi, 1);
 }
 
 /* Opens a .ismfs file: its rendering, read past the page cache (it changes). */
@@ -521,37 +681,38 @@ static int open_internal(mount_t *m, int in, struct fuse_file_info *fi)
     return 0;
 }
 
-static int op_open(const char *path, struct fuse_file_info *fi)
+/* Opens the file at path, node ino: its plan in a handle. */
+static int open_file(mount_t *m, fuse_ino_t ino, const char *path, struct fuse_file_info *fi)
 {
-    mount_t *m = state();
     struct timespec t0 = fs_metrics_now();
-    int rc, in = internal(rel(path));
-    if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & (O_TRUNC | O_CREAT)))
-        return answer(m, -EROFS);
+    int rc, in = internal(path);
     if (in != IN_NONE) {
         if ((rc = open_internal(m, in, fi)) == 0) {
             fs_metrics_open(&m->ctx.metrics, FS_MK_INTERNAL, FS_MF_NONE, fs_metrics_since(t0));
             atomic_fetch_add_explicit(&m->ctx.metrics.open_files, 1, memory_order_relaxed);
         }
-        return answer(m, rc);
+        return rc;
     }
     handle_t *h = calloc(1, sizeof *h);
     if (!h)
-        return answer(m, -ENOMEM);
+        return -ENOMEM;
     if ((rc = fs_req_begin(&m->ctx, &h->req)) < 0) {
         free(h);
-        return answer(m, rc);
+        return rc;
     }
-    rc = fs_view_lookup(&h->req, rel(path), FS_VIEW_CONTENT, &h->obj);
+    rc = fs_view_lookup(&h->req, path, FS_VIEW_CONTENT, &h->obj);
     if (rc == 0 && h->obj.is_dir)
         rc = -EISDIR;
     log_request("open", path, kernel_err(rc), rc == 0 ? h->obj.size : 0, t0);
     if (rc < 0) {
         fs_req_end(&h->req);
         free(h);
-        return answer(m, rc);
+        return rc;
     }
     fs_req_unpin(&h->req);      /* an open file must not hold an LMDB reader slot */
+    /* the node's number is the version its pages were read from: the kernel keeps them
+     * when the version is still the one served (a changed source opens on new bytes) */
+    fi->keep_cache = version_ino(dir_hash(path), path, NULL, &h->obj) == ino;
     fs_metrics_open(&m->ctx.metrics, h->obj.kind, h->obj.format, fs_metrics_since(t0));
     atomic_fetch_add_explicit(&m->ctx.metrics.open_files, 1, memory_order_relaxed);
     handle_link(h);
@@ -559,13 +720,30 @@ static int op_open(const char *path, struct fuse_file_info *fi)
     return 0;
 }
 
-static int op_release(const char *path, struct fuse_file_info *fi)
+static void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-    handle_t *h = (handle_t *)(uintptr_t)fi->fh;
-    (void)path;
-    handle_close(h);
-    atomic_fetch_sub_explicit(&state()->ctx.metrics.open_files, 1, memory_order_relaxed);
-    return 0;
+    mount_t *m = fuse_req_userdata(req);
+    char *path = NULL;
+    int rc = -EROFS;
+    if ((fi->flags & O_ACCMODE) == O_RDONLY && !(fi->flags & (O_TRUNC | O_CREAT)) &&
+        (rc = fs_nodes_path(m->nodes, ino, NULL, &path)) == 0)
+        rc = open_file(m, ino, path, fi);
+    free(path);
+    if (rc < 0) {
+        reply_err(req, m, rc);
+    } else if (fuse_reply_open(req, fi) == -ENOENT) {
+        handle_close((handle_t *)(uintptr_t)fi->fh);            /* interrupted */
+        atomic_fetch_sub_explicit(&m->ctx.metrics.open_files, 1, memory_order_relaxed);
+    }
+}
+
+static void ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+    mount_t *m = fuse_req_userdata(req);
+    (void)ino;
+    handle_close((handle_t *)(uintptr_t)fi->fh);
+    atomic_fetch_sub_explicit(&m->ctx.metrics.open_files, 1, memory_order_relaxed);
+    fuse_reply_err(req, 0);
 }
 
 /* Bytes [off, off + size) of a rendering into buf. */
@@ -578,34 +756,24 @@ static size_t snap_read(const snap_t *sn, char *buf, size_t size, off_t off)
     return n;
 }
 
-static int op_read(const char *path, char *buf, size_t size, off_t off,
-                   struct fuse_file_info *fi)
+static void bufvec_free(struct fuse_bufvec *v)
 {
-    handle_t *h = (handle_t *)(uintptr_t)fi->fh;
-    mount_t *m = state();
-    (void)path;
-    if (off < 0)
-        return -EINVAL;
-    ssize_t n = h->snap ? (ssize_t)snap_read(h->snap, buf, size, off)
-                        : fs_source_plan_read(&h->obj.plan, (uint64_t)off, buf, size);
-    if (n < 0)
-        return answer(m, (int)n);
-    atomic_fetch_add_explicit(&m->ctx.metrics.bytes, (uint64_t)n, memory_order_relaxed);
-    return (int)n;
+    if (!v)
+        return;
+    for (size_t i = 0; i < v->count; i++)
+        if (!(v->buf[i].flags & FUSE_BUF_IS_FD))
+            free(v->buf[i].mem);
+    free(v);
 }
 
 /*
- * Zero-copy reads: box headers and generated bytes go as memory buffers (libfuse
- * frees those with free(), hence the copies); sample data goes as (fd, offset)
- * buffers that libfuse splices from the source file into the reply.
+ * Zero-copy reads: box headers and generated bytes go as memory buffers; sample data goes
+ * as (fd, offset) buffers that libfuse splices from the source file into the reply.
  */
-static int op_read_buf(const char *path, struct fuse_bufvec **bufp, size_t size, off_t off,
-                       struct fuse_file_info *fi)
+static int read_vec(mount_t *m, handle_t *h, struct fuse_bufvec **bufp, size_t size, off_t off)
 {
-    handle_t *h = (handle_t *)(uintptr_t)fi->fh;
     const pk_plan_t *p = &h->obj.plan;
     uint64_t pos = 0, want = (uint64_t)off, end;
-    (void)path;
 
     if (off < 0)
         return -EINVAL;
@@ -653,8 +821,10 @@ static int op_read_buf(const char *path, struct fuse_bufvec **bufp, size_t size,
             b->pos = (off_t)(pc->off + in);
         } else {
             b->mem = malloc(len ? len : 1);
-            if (!b->mem)
-                goto nomem;
+            if (!b->mem) {
+                bufvec_free(v);
+                return -ENOMEM;
+            }
             if (pc->data)
                 memcpy(b->mem, pc->data + in, len);
             else if (pc->src->read(pc->src->ctx, b->mem, len, pc->off + in) < 0)
@@ -672,91 +842,111 @@ static int op_read_buf(const char *path, struct fuse_bufvec **bufp, size_t size,
     }
     *bufp = v;
     if (end > (uint64_t)off)
-        atomic_fetch_add_explicit(&state()->ctx.metrics.bytes, end - (uint64_t)off,
+        atomic_fetch_add_explicit(&m->ctx.metrics.bytes, end - (uint64_t)off,
                                   memory_order_relaxed);
     return 0;
 io:
-    free(v->buf[v->count].mem);
-    for (size_t i = 0; i < v->count; i++)
-        if (!(v->buf[i].flags & FUSE_BUF_IS_FD))
-            free(v->buf[i].mem);
-    free(v);
-    return answer(state(), -EIO);
-nomem:
-    for (size_t i = 0; i < v->count; i++)
-        if (!(v->buf[i].flags & FUSE_BUF_IS_FD))
-            free(v->buf[i].mem);
-    free(v);
-    return -ENOMEM;
+    free(v->buf[v->count].mem);         /* the buffer being filled: not counted yet */
+    bufvec_free(v);
+    return -EIO;
 }
 
-static int op_statfs(const char *path, struct statvfs *sv)
+static void ll_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                    struct fuse_file_info *fi)
 {
-    (void)path;
-    if (fstatvfs(state()->ctx.src_fd, sv) < 0)
-        return -errno;
-    sv->f_flag |= ST_RDONLY;
-    return 0;
+    mount_t *m = fuse_req_userdata(req);
+    struct fuse_bufvec *v = NULL;
+    (void)ino;
+    int rc = read_vec(m, (handle_t *)(uintptr_t)fi->fh, &v, size, off);
+    if (rc < 0)
+        reply_err(req, m, rc);
+    else
+        fuse_reply_data(req, v, FUSE_BUF_SPLICE_MOVE);
+    bufvec_free(v);
 }
 
-static int op_access(const char *path, int mask)
+static void ll_statfs(fuse_req_t req, fuse_ino_t ino)
 {
-    if (mask & W_OK)
-        return -EROFS;
-    struct stat st;
-    return op_getattr(path, &st, NULL);
+    mount_t *m = fuse_req_userdata(req);
+    struct statvfs sv;
+    (void)ino;
+    if (fstatvfs(m->ctx.src_fd, &sv) < 0) {
+        fuse_reply_err(req, errno);
+        return;
+    }
+    sv.f_flag |= ST_RDONLY;
+    fuse_reply_statfs(req, &sv);
 }
 
-/* Every change is refused the same way, whatever the kernel asks. */
-static int ro_create(const char *p, mode_t m, struct fuse_file_info *fi)
-{ (void)p, (void)m, (void)fi; return -EROFS; }
-static int ro_mknod(const char *p, mode_t m, dev_t d) { (void)p, (void)m, (void)d; return -EROFS; }
-static int ro_mkdir(const char *p, mode_t m) { (void)p, (void)m; return -EROFS; }
-static int ro_unlink(const char *p) { (void)p; return -EROFS; }
-static int ro_link(const char *a, const char *b) { (void)a, (void)b; return -EROFS; }
-static int ro_rename(const char *a, const char *b, unsigned f)
-{ (void)a, (void)b, (void)f; return -EROFS; }
-static int ro_chmod(const char *p, mode_t m, struct fuse_file_info *fi)
-{ (void)p, (void)m, (void)fi; return -EROFS; }
-static int ro_chown(const char *p, uid_t u, gid_t g, struct fuse_file_info *fi)
-{ (void)p, (void)u, (void)g, (void)fi; return -EROFS; }
-static int ro_truncate(const char *p, off_t o, struct fuse_file_info *fi)
-{ (void)p, (void)o, (void)fi; return -EROFS; }
-static int ro_write(const char *p, const char *b, size_t s, off_t o, struct fuse_file_info *fi)
-{ (void)p, (void)b, (void)s, (void)o, (void)fi; return -EROFS; }
-static int ro_utimens(const char *p, const struct timespec tv[2], struct fuse_file_info *fi)
-{ (void)p, (void)tv, (void)fi; return -EROFS; }
-static int ro_setxattr(const char *p, const char *n, const char *v, size_t s, int f)
-{ (void)p, (void)n, (void)v, (void)s, (void)f; return -EROFS; }
+static void ll_access(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+    mount_t *m = fuse_req_userdata(req);
+    fs_object_t o;
+    char *path = NULL;
+    int rc = mask & W_OK ? -EROFS : fs_nodes_path(m->nodes, ino, NULL, &path);
+    if (rc == 0)
+        rc = resolve(m, path, &o);
+    free(path);
+    reply_err(req, m, rc);
+}
 
-static const struct fuse_operations ops = {
-    .init = op_init,
-    .destroy = op_destroy,
-    .getattr = op_getattr,
-    .readdir = op_readdir,
-    .opendir = op_opendir,
-    .releasedir = op_releasedir,
-    .open = op_open,
-    .read = op_read,
-    .read_buf = op_read_buf,
-    .release = op_release,
-    .statfs = op_statfs,
-    .access = op_access,
-    .create = ro_create,
+/* Every change is refused the same way, whatever the kernel asks (the mount is also
+ * read-only for the VFS, which refuses most of them before they come here). */
+static void ro_setattr(fuse_req_t r, fuse_ino_t i, struct stat *a, int s, struct fuse_file_info *f)
+{ (void)i, (void)a, (void)s, (void)f; fuse_reply_err(r, EROFS); }
+static void ro_mknod(fuse_req_t r, fuse_ino_t p, const char *n, mode_t m, dev_t d)
+{ (void)p, (void)n, (void)m, (void)d; fuse_reply_err(r, EROFS); }
+static void ro_mkdir(fuse_req_t r, fuse_ino_t p, const char *n, mode_t m)
+{ (void)p, (void)n, (void)m; fuse_reply_err(r, EROFS); }
+static void ro_unlink(fuse_req_t r, fuse_ino_t p, const char *n)
+{ (void)p, (void)n; fuse_reply_err(r, EROFS); }
+static void ro_symlink(fuse_req_t r, const char *l, fuse_ino_t p, const char *n)
+{ (void)l, (void)p, (void)n; fuse_reply_err(r, EROFS); }
+static void ro_rename(fuse_req_t r, fuse_ino_t p, const char *n, fuse_ino_t np, const char *nn,
+                      unsigned f)
+{ (void)p, (void)n, (void)np, (void)nn, (void)f; fuse_reply_err(r, EROFS); }
+static void ro_link(fuse_req_t r, fuse_ino_t i, fuse_ino_t np, const char *nn)
+{ (void)i, (void)np, (void)nn; fuse_reply_err(r, EROFS); }
+static void ro_create(fuse_req_t r, fuse_ino_t p, const char *n, mode_t m,
+                      struct fuse_file_info *f)
+{ (void)p, (void)n, (void)m, (void)f; fuse_reply_err(r, EROFS); }
+static void ro_write(fuse_req_t r, fuse_ino_t i, const char *b, size_t s, off_t o,
+                     struct fuse_file_info *f)
+{ (void)i, (void)b, (void)s, (void)o, (void)f; fuse_reply_err(r, EROFS); }
+static void ro_setxattr(fuse_req_t r, fuse_ino_t i, const char *n, const char *v, size_t s,
+                        int f)
+{ (void)i, (void)n, (void)v, (void)s, (void)f; fuse_reply_err(r, EROFS); }
+static void ro_removexattr(fuse_req_t r, fuse_ino_t i, const char *n)
+{ (void)i, (void)n; fuse_reply_err(r, EROFS); }
+
+static const struct fuse_lowlevel_ops ops = {
+    .init = ll_init,
+    .destroy = ll_destroy,
+    .lookup = ll_lookup,
+    .forget = ll_forget,
+    .forget_multi = ll_forget_multi,
+    .getattr = ll_getattr,
+    .opendir = ll_opendir,
+    .readdir = ll_readdir,
+    .readdirplus = ll_readdirplus,
+    .releasedir = ll_releasedir,
+    .open = ll_open,
+    .read = ll_read,
+    .release = ll_release,
+    .statfs = ll_statfs,
+    .access = ll_access,
+    .setattr = ro_setattr,
     .mknod = ro_mknod,
     .mkdir = ro_mkdir,
     .unlink = ro_unlink,
     .rmdir = ro_unlink,
-    .symlink = ro_link,
-    .link = ro_link,
+    .symlink = ro_symlink,
     .rename = ro_rename,
-    .chmod = ro_chmod,
-    .chown = ro_chown,
-    .truncate = ro_truncate,
+    .link = ro_link,
+    .create = ro_create,
     .write = ro_write,
-    .utimens = ro_utimens,
     .setxattr = ro_setxattr,
-    .removexattr = ro_link,
+    .removexattr = ro_removexattr,
 };
 
 /* ---- command line --------------------------------------------------------- */
@@ -832,7 +1022,7 @@ int fs_mount_main(int argc, char **argv)
     struct fuse_cmdline_opts co = { 0 };
     struct mount_cli cli = { 0 };
     mount_t m = { .opt = { .cache_size = 1ull << 30, .fragment_ms = 2000 } };
-    struct fuse *f = NULL;
+    struct fuse_session *se = NULL;
     int status = 1;
 
     if (fuse_opt_parse(&args, &cli, cli_opts, take_src) < 0 ||
@@ -843,7 +1033,7 @@ int fs_mount_main(int argc, char **argv)
         mount_usage();
         printf("FUSE options:\n");
         fuse_cmdline_help();
-        fuse_lib_help(&args);
+        fuse_lowlevel_help();
         status = 0;
         goto out;
     }
@@ -917,39 +1107,41 @@ int fs_mount_main(int argc, char **argv)
             goto out;
         }
     }
-    if (!(f = fuse_new(&args, &ops, sizeof ops, &m)))
+    if (fs_nodes_new(&m.nodes) < 0 || !(se = fuse_session_new(&args, &ops, sizeof ops, &m)))
         goto out;
-    if (fuse_mount(f, co.mountpoint) < 0)
+    m.se = se;
+    if (fuse_session_mount(se, co.mountpoint) < 0)
         goto out;
     if (fuse_daemonize(co.foreground) < 0) {
-        fuse_unmount(f);
+        fuse_session_unmount(se);
         goto out;
     }
     if (!co.foreground && !cli.log) {
         openlog("ismfs", LOG_PID, LOG_DAEMON);
         pk_log_set_sink(syslog_sink, NULL);
     }
-    if (fuse_set_signal_handlers(fuse_get_session(f)) < 0) {
-        fuse_unmount(f);
+    if (fuse_set_signal_handlers(se) < 0) {
+        fuse_session_unmount(se);
         goto out;
     }
     int rc;
     if (co.singlethread) {
-        rc = fuse_loop(f);
+        rc = fuse_session_loop(se);
     } else {
         struct fuse_loop_config *lc = fuse_loop_cfg_create();
         fuse_loop_cfg_set_clone_fd(lc, co.clone_fd);
         fuse_loop_cfg_set_max_threads(lc, co.max_threads);
-        rc = fuse_loop_mt(f, lc);
+        rc = fuse_session_loop_mt(se, lc);
         fuse_loop_cfg_destroy(lc);
     }
-    fuse_remove_signal_handlers(fuse_get_session(f));
-    fuse_unmount(f);
-    /* fuse_loop_mt returns the number of the signal that ended it: a clean stop */
+    fuse_remove_signal_handlers(se);
+    fuse_session_unmount(se);
+    /* the loop returns the number of the signal that ended it: a clean stop */
     status = rc < 0 ? 1 : 0;
 out:
-    if (f)
-        fuse_destroy(f);        /* runs op_destroy: closes the cache */
+    if (se)
+        fuse_session_destroy(se);       /* runs ll_destroy: closes the cache */
+    fs_nodes_free(m.nodes);
     fuse_opt_free_args(&args);
     free(co.mountpoint);
     free(cli.src);

@@ -151,7 +151,7 @@ size=$(stat -c %s "$TMP/dash.want")
 grep -qE "open /$(sed 's/[()]/\\&/g' <<<"$DASH"): $size bytes \([0-9]+ us\)" "$TMP/requests.log" &&
     ok "log=FILE under -d: the open of the manifest, its size and latency" ||
     not_ok "log=FILE under -d: no open line for $DASH: $(head -c 300 "$TMP/requests.log")"
-grep -qE "getattr /$A/nope: No such file or directory \([0-9]+ us\)" "$TMP/requests.log" &&
+grep -qE "lookup /$A/nope: No such file or directory \([0-9]+ us\)" "$TMP/requests.log" &&
     ok "log=FILE under -d: a failed lookup with its errno" ||
     not_ok "log=FILE under -d: no line for the failed lookup"
 mkdir -p "$TMP/mnt2"
