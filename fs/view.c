@@ -376,7 +376,9 @@ static void obj_put(fs_req_t *req, const char *key, fs_object_t *out)
 {
     ix_t *ix = req->ctx->ix;
     uint8_t *buf;
-    if (!ix || out->size > FS_OBJ_MAX || !(buf = arena_alloc(req->arena, out->size ? out->size : 1)))
+    if (!ix || out->size > FS_OBJ_MAX)
+        return;
+    if (!(buf = arena_alloc(req->arena, out->size ? out->size : 1)))
         return;
     if (fs_source_plan_read(&out->plan, 0, buf, out->size) != (ssize_t)out->size)
         return;

@@ -100,21 +100,12 @@ picks=(
 )
 # header size of an ISO-BMFF fragment: the offset of its first sample (mdat payload)
 mdat_payload() {
-    python3 - "$1" <<'EOF'
-import struct, sys
-d = open(sys.argv[1], "rb").read()
-o = 0
-while o + 8 <= len(d):
-    size, typ = struct.unpack(">I4s", d[o:o + 8])
-    hdr = 8
-    if size == 1:
-        size, hdr = struct.unpack(">Q", d[o + 8:o + 16])[0], 16
-    if typ == b"mdat":
-        print(o + hdr)
-        break
-    if size < 8:
-        break
-    o += size
+    python3 - "$ROOT/tests/lib" "$1" <<'EOF'
+import sys
+sys.path.insert(0, sys.argv[1])
+from mp4box import boxes
+d = open(sys.argv[2], "rb").read()
+print(next((body for typ, body, _ in boxes(d) if typ == b"mdat"), ""))
 EOF
 }
 for r in "${picks[@]}"; do
