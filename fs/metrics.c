@@ -97,7 +97,7 @@ static void render_requests(FILE *f, fs_metrics_t *m)
             if (GET(m->opens[k][t]))
                 fprintf(f, "ismfs_opens_total{kind=\"%s\",format=\"%s\"} %llu\n",
                         kind_name[k], format_name[t], GET(m->opens[k][t]));
-    family(f, "ismfs_lookups_total", "counter", "Names looked up (getattr).");
+    family(f, "ismfs_lookups_total", "counter", "Names looked up (lookup, getattr).");
     fprintf(f, "ismfs_lookups_total %llu\n", GET(m->lookups));
     family(f, "ismfs_listings_total", "counter", "Directories listed.");
     fprintf(f, "ismfs_listings_total %llu\n", GET(m->listings));
@@ -105,6 +105,10 @@ static void render_requests(FILE *f, fs_metrics_t *m)
     fprintf(f, "ismfs_read_bytes_total %llu\n", GET(m->bytes));
     family(f, "ismfs_open_files", "gauge", "Files open now.");
     fprintf(f, "ismfs_open_files %llu\n", GET(m->open_files));
+    family(f, "ismfs_kernel_nodes", "gauge",
+           "Inodes the kernel holds (each costs the daemon ~100 bytes; the kernel drops them "
+           "under memory pressure).");
+    fprintf(f, "ismfs_kernel_nodes %llu\n", GET(m->nodes));
     family(f, "ismfs_errors_total", "counter", "Requests answered with an error, by errno.");
     for (int i = 0; i <= FS_M_ERRNOS; i++)
         fprintf(f, "ismfs_errors_total{errno=\"%s\"} %llu\n", errno_name[i], GET(m->errors[i]));

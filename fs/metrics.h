@@ -48,6 +48,7 @@ typedef struct {
     atomic_uint_fast64_t obj_hits;      /* segments/manifests read from the object cache */
     atomic_uint_fast64_t obj_made;      /* the same, generated (and then stored) */
     atomic_uint_fast64_t open_files;    /* files open now (gauge) */
+    atomic_uint_fast64_t nodes;         /* inodes the kernel holds (gauge, set by fs/mount.c) */
 } fs_metrics_t;
 
 void fs_metrics_init(fs_metrics_t *m);

@@ -214,6 +214,9 @@ static int snap_get(mount_t *m, int which, uint64_t max_ms, snap_t **out)
     pthread_mutex_unlock(&snaps.lock);
     if (!(sn = calloc(1, sizeof *sn)))
         return -ENOMEM;
+    if (m->nodes)
+        atomic_store_explicit(&m->ctx.metrics.nodes, fs_nodes_count(m->nodes),
+                              memory_order_relaxed);
     int rc = which == IN_METRICS ? fs_metrics_render(&m->ctx, &sn->text, &sn->len)
                                  : fs_metrics_health(&m->ctx, &sn->text, &sn->len);
     if (rc < 0) {

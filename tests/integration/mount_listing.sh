@@ -16,7 +16,10 @@
 #       whole one: the whole one equals the source;
 #   (e) four listings at once, right after a fresh one: each equals the source;
 #   (f) a QualityLevels folder listed twice (the second from the kernel): names and sizes of
-#       `ismfs ls -l`, the CLI's view of the same source without FUSE.
+#       `ismfs ls -l`, the CLI's view of the same source without FUSE;
+#   (g) after the kernel drops its dentries and inodes (drop_caches; skipped where /proc/sys
+#       is read-only), the daemon's node table (ismfs_kernel_nodes) has shrunk to a tenth and
+#       the folder still lists and reads.
 source "$(dirname "$0")/../lib/mount_lib.sh"
 
 SRC=$TMP/src MNT=$TMP/mnt
@@ -128,6 +131,27 @@ if cmp -s "$TMP/view" "$TMP/v1" && cmp -s "$TMP/view" "$TMP/v2"; then
     ok "(f) $ql listed twice: the $(wc -l <"$TMP/view") names and sizes of ismfs ls -l"
 else
     not_ok "(f) $ql: $(diff "$TMP/view" "$TMP/v1" | head -2 | tr '\n' ' ') / $(diff "$TMP/view" "$TMP/v2" | head -2 | tr '\n' ' ')"
+fi
+
+# (g) the kernel lets go of the inodes (FORGET) when it drops its dentries and inodes: the
+# daemon's node table shrinks with it, and everything still lists and reads
+sleep 2.1
+n0=$(awk '$1 == "ismfs_kernel_nodes" { print $2 }' "$MNT/.ismfs/metrics")
+if [ "${n0:-0}" -lt 3000 ]; then
+    not_ok "(g) ismfs_kernel_nodes is ${n0:-missing} after 3000 files were listed"
+elif ! { sync && echo 2 >/proc/sys/vm/drop_caches; } 2>/dev/null; then
+    ok "(g) # skip /proc/sys/vm/drop_caches cannot be written here ($n0 nodes held)"
+else
+    sleep 2.1
+    n1=$(awk '$1 == "ismfs_kernel_nodes" { print $2 }' "$MNT/.ismfs/metrics")
+    sizes "$MNT/many" >"$TMP/again"
+    f=$(awk 'NR == 11 { print $2 }' "$TMP/want")
+    if [ "${n1:-$n0}" -lt $((n0 / 10)) ] && cmp -s "$TMP/want" "$TMP/again" &&
+        cmp -s "$SRC/many/$f" "$MNT/many/$f"; then
+        ok "(g) dropped caches: the daemon's nodes $n0 -> $n1, then the folder lists and reads"
+    else
+        not_ok "(g) after drop_caches: nodes $n0 -> ${n1:-?}; listing $(cmp -s "$TMP/want" "$TMP/again" && echo same || echo differs); $f $(cmp -s "$SRC/many/$f" "$MNT/many/$f" && echo same || echo differs)"
+    fi
 fi
 
 unmount "$MNT" || not_ok "$MNT did not unmount cleanly"
