@@ -442,7 +442,7 @@ typedef struct {
     size_t count, cap;
     int listed;                 /* made (also when it failed: err) */
     int err;
-    int64_t started_ns;         /* when the pass from offset 0 began (monotonic) */
+    int64_t started_ns;         /* when the pass from offset 0 was made (monotonic) */
     off_t next_off;             /* the offset a pass read in order asks for next */
     int in_order;               /* the pass has not skipped any entry */
 } list_t;
@@ -590,11 +590,11 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
         l->count = 0;
         l->err = 0;
         l->listed = 1;
-        l->started_ns = now_ns();
         l->next_off = 0;
         l->in_order = 1;
         atomic_fetch_add_explicit(&m->ctx.metrics.listings, 1, memory_order_relaxed);
         l->err = list_make(m, l);
+        l->started_ns = now_ns();       /* before the first entry reaches the kernel */
         log_request("readdir", l->dir, kernel_err(l->err), l->count, t0);
     }
     if (l->err < 0) {
