@@ -620,7 +620,7 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     }
     /* every entry but . and .. gives the kernel a reference to a node */
     size_t from = first < 2 ? 2 : first, n = end > from ? end - from : 0;
-    if (plus) {
+    if (plus && n) {
         for (size_t i = 0; i < n; i++)
             inos[i] = (uint64_t)l->st[from + i].st_ino;
         fs_nodes_ref(m->nodes, ino, (const char *const *)&l->names[from], inos, n);
