@@ -169,6 +169,12 @@ static ino_t version_ino(uint64_t h, const char *dir, const char *name, const fs
     return (ino_t)(h > 1 ? h : h + 2);              /* 0: no entry to readdir; 1: root */
 }
 
+/* The inode number of what path (below the root) names. */
+static ino_t path_ino(const char *path, const fs_object_t *o)
+{
+    return version_ino(dir_hash(path), path, NULL, o);
+}
+
 /*
  * MNT/.ismfs holds the daemon's own files. It is not listed in the root (rsync of the
  * catalog skips it unless asked for it by name) and shadows a real SRC/.ismfs.
@@ -368,7 +374,7 @@ static void ll_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
     char *path = NULL;
     int rc = fs_nodes_path(m->nodes, parent, name, &path);
     if (rc == 0 && (rc = resolve(m, path, &o)) == 0) {
-        uint64_t ino = version_ino(dir_hash(path), path, NULL, &o);
+        uint64_t ino = path_ino(path, &o);
         if ((rc = fs_nodes_ref(m->nodes, parent, &name, &ino, 1)) == 0) {
             fill_stat(m, &o, &e.attr);
             e.ino = ino;
@@ -417,7 +423,7 @@ static void ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
         fill_stat(m, &o, &st);
         /* the number of what the path names now: when its sources changed, a client that
          * compares st_ino (nginx) sees a new file and opens it anew */
-        st.st_ino = version_ino(dir_hash(path), path, NULL, &o);
+        st.st_ino = path_ino(path, &o);
     }
     log_request("getattr", path ? path : "?", kernel_err(rc), rc == 0 ? o.size : 0, t0);
     free(path);
@@ -433,10 +439,10 @@ static void ll_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
  */
 typedef struct {
     mount_t *m;
-    const char *dir;            /* the listed directory, below the root */
+    char *dir;                  /* the listed directory, below the root */
     fuse_ino_t ino;             /* its node */
     uint64_t dir_hash;          /* dir_hash(dir): the start of every entry's inode number */
-    arena_t *arena;             /* names */
+    arena_t *arena;             /* names (made anew with each listing) */
     char **names;               /* [count]: ".", "..", then the view's names */
     struct stat *st;            /* [count] */
     size_t count, cap;
@@ -488,6 +494,7 @@ static void list_free(list_t *l)
     if (!l)
         return;
     arena_free(l->arena);
+    free(l->dir);
     free(l->names);
     free(l->st);
     free(l);
@@ -499,12 +506,11 @@ static int list_make(mount_t *m, list_t *l)
     fs_req_t req;
     fs_object_t o;
     int rc, in = internal(l->dir);
-    struct stat dot = { .st_mode = S_IFDIR, .st_ino = l->ino };
+    struct stat dot = { .st_mode = S_IFDIR, .st_ino = l->ino }, dotdot = { .st_mode = S_IFDIR };
 
     l->dir_hash = dir_hash(l->dir);
-    if (add_name(l, ".", &dot) || add_name(l, "..", NULL))
+    if (add_name(l, ".", &dot) || add_name(l, "..", &dotdot))
         return -ENOMEM;
-    l->st[1].st_mode = S_IFDIR;
     if (in != IN_NONE) {
         if (in != IN_DIR)
             return in < 0 ? in : -ENOTDIR;
@@ -535,12 +541,8 @@ static void ll_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
         reply_err(req, m, -EROFS);
         return;
     }
-    char *path = NULL;
     list_t *l = calloc(1, sizeof *l);
-    int rc = !l || !(l->arena = arena_new()) ? -ENOMEM : fs_nodes_path(m->nodes, ino, NULL, &path);
-    if (rc == 0 && !(l->dir = arena_strndup(l->arena, path, strlen(path))))
-        rc = -ENOMEM;
-    free(path);
+    int rc = l ? fs_nodes_path(m->nodes, ino, NULL, &l->dir) : -ENOMEM;
     if (rc < 0) {
         list_free(l);
         reply_err(req, m, rc);
@@ -577,17 +579,13 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
     list_t *l = (list_t *)(uintptr_t)fi->fh;
     if (!l->listed || off == 0) {       /* a rewinddir() lists anew */
         struct timespec t0 = fs_metrics_now();
-        const char *dir = l->dir;
-        arena_t *old = l->arena;
-        if (!(l->arena = arena_new()) || !(l->dir = arena_strndup(l->arena, dir, strlen(dir)))) {
-            arena_free(l->arena);
-            l->arena = old;
-            l->dir = dir;
+        arena_free(l->arena);
+        l->count = 0;                   /* its names went with the arena */
+        if (!(l->arena = arena_new())) {
+            l->listed = 0;
             reply_err(req, m, -ENOMEM);
             return;
         }
-        arena_free(old);
-        l->count = 0;
         l->err = 0;
         l->listed = 1;
         l->next_off = 0;
@@ -610,16 +608,16 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
             break;
         len += need;
     }
+    /* every entry but . and .. gives the kernel a reference to a node */
+    size_t from = first < 2 ? 2 : first, n = end > from ? end - from : 0;
     char *buf = malloc(len ? len : 1);
-    uint64_t *inos = plus ? malloc((end - first + 1) * sizeof *inos) : NULL;
+    uint64_t *inos = plus ? malloc((n ? n : 1) * sizeof *inos) : NULL;
     if (!buf || (plus && !inos)) {
         free(buf);
         free(inos);
         reply_err(req, m, -ENOMEM);
         return;
     }
-    /* every entry but . and .. gives the kernel a reference to a node */
-    size_t from = first < 2 ? 2 : first, n = end > from ? end - from : 0;
     if (plus && n) {
         for (size_t i = 0; i < n; i++)
             inos[i] = (uint64_t)l->st[from + i].st_ino;
@@ -715,12 +713,19 @@ static int open_file(mount_t *m, fuse_ino_t ino, const char *path, struct fuse_f
     fs_req_unpin(&h->req);      /* an open file must not hold an LMDB reader slot */
     /* the node's number is the version its pages were read from: the kernel keeps them
      * when the version is still the one served (a changed source opens on new bytes) */
-    fi->keep_cache = version_ino(dir_hash(path), path, NULL, &h->obj) == ino;
+    fi->keep_cache = path_ino(path, &h->obj) == ino;
     fs_metrics_open(&m->ctx.metrics, h->obj.kind, h->obj.format, fs_metrics_since(t0));
     atomic_fetch_add_explicit(&m->ctx.metrics.open_files, 1, memory_order_relaxed);
     handle_link(h);
     fi->fh = (uint64_t)(uintptr_t)h;
     return 0;
+}
+
+/* Closes an open file's handle (release, or an open the kernel did not take). */
+static void file_close(mount_t *m, struct fuse_file_info *fi)
+{
+    handle_close((handle_t *)(uintptr_t)fi->fh);
+    atomic_fetch_sub_explicit(&m->ctx.metrics.open_files, 1, memory_order_relaxed);
 }
 
 static void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -735,8 +740,7 @@ static void ll_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
     if (rc < 0) {
         reply_err(req, m, rc);
     } else if (fuse_reply_open(req, fi) == -ENOENT) {
-        handle_close((handle_t *)(uintptr_t)fi->fh);            /* interrupted */
-        atomic_fetch_sub_explicit(&m->ctx.metrics.open_files, 1, memory_order_relaxed);
+        file_close(m, fi);                                      /* interrupted */
     }
 }
 
@@ -744,8 +748,7 @@ static void ll_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 {
     mount_t *m = fuse_req_userdata(req);
     (void)ino;
-    handle_close((handle_t *)(uintptr_t)fi->fh);
-    atomic_fetch_sub_explicit(&m->ctx.metrics.open_files, 1, memory_order_relaxed);
+    file_close(m, fi);
     fuse_reply_err(req, 0);
 }
 

@@ -117,6 +117,16 @@ void fs_nodes_free(fs_nodes_t *t)
     free(t);
 }
 
+/* Writes part just before s[*end], and a '/' before it unless it starts s. */
+static void prepend(char *s, size_t *end, const char *part)
+{
+    size_t l = strlen(part);
+    *end -= l;
+    memcpy(s + *end, part, l);
+    if (*end)
+        s[--*end] = '/';
+}
+
 int fs_nodes_path(fs_nodes_t *t, uint64_t ino, const char *name, char **out)
 {
     size_t len = name ? strlen(name) : 0;
@@ -137,20 +147,10 @@ int fs_nodes_path(fs_nodes_t *t, uint64_t ino, const char *name, char **out)
     }
     size_t end = len;
     s[end] = '\0';
-    if (name) {
-        size_t l = strlen(name);
-        memcpy(s + end - l, name, l);
-        end -= l;
-        if (end)
-            s[--end] = '/';
-    }
-    for (node_t *p = n; p->parent; p = p->parent) {
-        size_t l = strlen(p->name);
-        memcpy(s + end - l, p->name, l);
-        end -= l;
-        if (end)
-            s[--end] = '/';
-    }
+    if (name)
+        prepend(s, &end, name);
+    for (node_t *p = n; p->parent; p = p->parent)
+        prepend(s, &end, p->name);
     pthread_mutex_unlock(&t->lock);
     *out = s;
     return 0;
